@@ -1,0 +1,34 @@
+"""The result every inversion method returns, so that methods can be compared and edited alike."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class InversionResult:
+    """What an inversion leaves behind, enough to reconstruct the image and to edit it.
+
+    Reconstruction samples from ``x_T`` with ``emb_cond`` at guidance ``w``, using ``emb_null[i]`` at
+    sampling step i (noisiest first).
+    """
+
+    method: str  # "ddim", "null-text", "negative-prompt", ...
+    prompts: list[str]  # the source prompt of each image
+    num_steps: int
+    w: float  # the guidance weight the result is meant to be sampled at
+    latents: list[torch.Tensor]  # x*_0 .. x*_T, cleanest first: N + 1 of (B, C, h, w)
+    emb_cond: torch.Tensor  # (B, L, D)
+    emb_null: list[torch.Tensor]  # one (B, L, D) per sampling step, noisiest first
+    losses: list[list[float]] = field(default_factory=list)  # per step, per inner iteration
+    seconds: float = 0.0
+    settings: dict = field(default_factory=dict)  # method-specific settings, saved with the result
+
+    @property
+    def x_T(self) -> torch.Tensor:
+        return self.latents[-1]  # (B, C, h, w)
+
+    @property
+    def x_0(self) -> torch.Tensor:
+        return self.latents[0]  # (B, C, h, w)
