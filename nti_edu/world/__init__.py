@@ -1,0 +1,23 @@
+"""The embedded model's synthetic world: shapes and faces drawn with PIL, with prompts and masks.
+
+    from nti_edu.world import make_example, parse_prompt, render
+    ex = make_example(seed=0)          # ex.image (3, 64, 64), ex.prompt, ex.scene, ex.masks
+    scene = parse_prompt("a small red circle at the top left on a blue background")
+    image, masks = render(scene)       # PIL image, {"object": bool array, "background": ...}
+"""
+from .dataset import (FACE_FRACTION, HELDOUT_SEED_START, TRAIN_SEED_LIMIT, Example, heldout_seeds, make_batch,
+                      make_example, train_seeds)
+from .edits import EDIT_KINDS, REFINEMENT, WORD_SWAP, Edit, make_edit, random_edit
+from .parse import parse_prompt, vocabulary
+from .render import render
+from .scene import Scene, all_scenes, count_prompts, edit_scene, random_scene
+from .tokenizer import MODEL_MAX_LENGTH, build_tokenizer, save_tokenizer
+from .vocabulary import COLOURS, FACE_COLOURS, IMAGE_SIDE, POSITIONS, SHAPES, SIZES
+
+__all__ = [
+    "Scene", "parse_prompt", "render", "random_scene", "edit_scene", "all_scenes", "count_prompts", "vocabulary",
+    "Example", "make_example", "make_batch", "train_seeds", "heldout_seeds", "TRAIN_SEED_LIMIT",
+    "HELDOUT_SEED_START", "FACE_FRACTION", "Edit", "EDIT_KINDS", "make_edit", "random_edit", "WORD_SWAP",
+    "REFINEMENT", "build_tokenizer", "save_tokenizer", "MODEL_MAX_LENGTH", "COLOURS", "FACE_COLOURS",
+    "SHAPES", "SIZES", "POSITIONS", "IMAGE_SIDE",
+]

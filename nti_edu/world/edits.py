@@ -1,0 +1,103 @@
+"""The edits the lecture shows, as (source prompt, target prompt, region the edit may change).
+
+Prompt-to-Prompt (Hertz et al. 2022) edits in two ways that matter here:
+  * a word swap ("red" -> "blue") needs prompts with the same number of words, so that the
+    attention maps of word i in the source can be injected for word i of the target;
+  * a refinement adds words ("a face" -> "a face with sunglasses"); the words the two prompts share
+    are aligned, the new ones get fresh attention.
+``region`` names the mask (from ``render``) inside which pixels may change: the edit is judged by how
+well everything outside it is kept. For a shape swap it is the union of the source's and the
+target's "object" masks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .scene import Scene, edit_scene, random_scene
+from .vocabulary import COLOURS, SHAPES
+
+WORD_SWAP, REFINEMENT = "word swap", "refinement"
+
+
+@dataclass(frozen=True)
+class Edit:
+    kind: str  # one of EDIT_KINDS
+    source: Scene
+    target: Scene
+    region: str  # mask name: "object", "background", "sunglasses"
+    p2p: str  # WORD_SWAP or REFINEMENT
+
+    @property
+    def source_prompt(self) -> str:
+        return self.source.prompt()
+
+    @property
+    def target_prompt(self) -> str:
+        return self.target.prompt()
+
+    def prompts_and_region(self) -> tuple[str, str, str]:
+        return self.source_prompt, self.target_prompt, self.region
+
+
+def _pick(rng: np.random.Generator, options: list):
+    if not options:
+        raise ValueError("no value is left to swap to")
+    return options[rng.integers(len(options))]
+
+
+def _needs(scene: Scene, kind: str, edit: str) -> None:
+    if scene.kind != kind:
+        raise ValueError(f"the edit {edit!r} applies to {kind} scenes, got a {scene.kind} scene: {scene.prompt()!r}")
+
+
+def colour_swap(scene: Scene, rng: np.random.Generator) -> Edit:
+    """Change the shape's colour: "a small red circle ..." -> "a small blue circle ..."."""
+    _needs(scene, "shape", "colour swap")
+    colour = _pick(rng, [c for c in COLOURS if c not in (scene.colour, scene.background)])
+    return Edit("colour swap", scene, edit_scene(scene, colour=colour), "object", WORD_SWAP)
+
+
+def shape_swap(scene: Scene, rng: np.random.Generator) -> Edit:
+    """Change the shape: "... red circle ..." -> "... red star ..."."""
+    _needs(scene, "shape", "shape swap")
+    shape = _pick(rng, [s for s in SHAPES if s != scene.shape])
+    return Edit("shape swap", scene, edit_scene(scene, shape=shape), "object", WORD_SWAP)
+
+
+def background_swap(scene: Scene, rng: np.random.Generator) -> Edit:
+    """Change the background colour, keeping the object: "... on a blue background" -> "... green ..."."""
+    banned = {scene.colour, scene.background, scene.hat}
+    background = _pick(rng, [c for c in COLOURS if c not in banned])
+    return Edit("background swap", scene, edit_scene(scene, background=background), "background", WORD_SWAP)
+
+
+def add_sunglasses(scene: Scene, rng: np.random.Generator | None = None) -> Edit:
+    """Put sunglasses on a face: "a yellow face on ..." -> "a yellow face with sunglasses on ..."."""
+    _needs(scene, "face", "add sunglasses")
+    if scene.sunglasses:
+        raise ValueError(f"this face already wears sunglasses: {scene.prompt()!r}")
+    return Edit("add sunglasses", scene, edit_scene(scene, sunglasses=True), "sunglasses", REFINEMENT)
+
+
+EDIT_KINDS = {"colour swap": colour_swap, "shape swap": shape_swap,
+              "background swap": background_swap, "add sunglasses": add_sunglasses}
+
+
+def make_edit(kind: str, scene: Scene, rng: np.random.Generator | None = None) -> Edit:
+    """Apply the edit ``kind`` (a key of EDIT_KINDS) to ``scene``; ValueError if it does not apply."""
+    if kind not in EDIT_KINDS:
+        raise ValueError(f"unknown edit kind {kind!r}; allowed: {', '.join(EDIT_KINDS)}")
+    return EDIT_KINDS[kind](scene, rng if rng is not None else np.random.default_rng(0))
+
+
+def random_edit(kind: str, rng: np.random.Generator) -> Edit:
+    """A random scene that the edit ``kind`` applies to, and the edit."""
+    if kind not in EDIT_KINDS:
+        raise ValueError(f"unknown edit kind {kind!r}; allowed: {', '.join(EDIT_KINDS)}")
+    if kind == "add sunglasses":
+        scene = edit_scene(random_scene(rng, face_fraction=1.0), sunglasses=False)
+    else:
+        scene = random_scene(rng, face_fraction=0.0)
+    return make_edit(kind, scene, rng)

@@ -1,0 +1,109 @@
+"""From a prompt back to its scene: a small reader for the world's grammar (see ``scene.py``)."""
+from __future__ import annotations
+
+import difflib
+
+from .scene import Scene
+from .vocabulary import COLOURS, POSITIONS, SHAPES, SIZES
+
+EXAMPLES = ("'a small red circle at the top left on a blue background', "
+            "'a yellow face with sunglasses and a red hat on a green background'")
+
+
+def vocabulary() -> list[str]:
+    """Every word the grammar uses, sorted."""
+    words = {"a", "at", "the", "on", "background", "face", "with", "sunglasses", "and", "hat"}
+    words |= set(COLOURS) | set(SHAPES) | set(SIZES)
+    words |= {w for position in POSITIONS for w in position.split()}
+    return sorted(words)
+
+
+class _Reader:
+    """Walks through a prompt's words; every ``take`` names what it expected when it fails."""
+
+    def __init__(self, text: str):
+        self.text, self.words, self.i = text, text.lower().split(), 0
+
+    def peek(self, n: int = 1) -> str:
+        return " ".join(self.words[self.i:self.i + n])
+
+    def fail(self, what: str):
+        got = repr(self.words[self.i]) if self.i < len(self.words) else "the end of the prompt"
+        raise ValueError(f"cannot read {self.text!r} as a prompt of this world: expected {what} at word "
+                         f"{self.i + 1}, got {got}. Prompts look like {EXAMPLES}")
+
+    def take(self, options, what: str) -> str:
+        for n in (2, 1):  # two-word options ("top left") first
+            candidate = self.peek(n)
+            if candidate in options and len(candidate.split()) == n:
+                self.i += n
+                return candidate
+        self.fail(what if len(options) == 1 else f"{what} ({', '.join(options)})")
+
+    def expect(self, *words: str) -> None:
+        for word in words:
+            self.take([word], repr(word))
+
+
+def _check_words(text: str) -> None:
+    known = vocabulary()
+    for word in text.lower().split():
+        if word not in known:
+            close = difflib.get_close_matches(word, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"the word {word!r} is not in this world's vocabulary.{hint} Allowed words: {', '.join(known)}")
+
+
+def _read_face(r: _Reader, colour: str) -> Scene:
+    sunglasses, hat = False, None
+    if r.peek() == "with":
+        r.expect("with")
+        if r.peek() == "sunglasses":
+            r.expect("sunglasses")
+            sunglasses = True
+            if r.peek() == "and":
+                r.expect("and")
+                hat = _read_hat(r)
+        else:
+            hat = _read_hat(r)
+    background = _read_background(r)
+    return Scene("face", colour, background, sunglasses=sunglasses, hat=hat)
+
+
+def _read_hat(r: _Reader) -> str:
+    r.expect("a")
+    hat = r.take(list(COLOURS), "a hat colour")
+    r.expect("hat")
+    return hat
+
+
+def _read_background(r: _Reader) -> str:
+    r.expect("on", "a")
+    background = r.take(list(COLOURS), "a background colour")
+    r.expect("background")
+    if r.i != len(r.words):
+        r.fail("the end of the prompt")
+    return background
+
+
+def parse_prompt(text: str) -> Scene:
+    """The scene a prompt describes; a ValueError that says what was expected if it is not in the grammar.
+
+    Case and repeated spaces are ignored, as the tokenizer ignores them.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"a prompt must be a string, got {type(text).__name__}")
+    _check_words(text)
+    r = _Reader(text)
+    r.expect("a")
+    size = r.take(list(SIZES), "a size") if r.peek() in SIZES else None
+    colour = r.take(list(COLOURS), "a colour")
+    if size is None and r.peek() == "face":
+        r.expect("face")
+        return _read_face(r, colour)
+    if size is None:
+        r.fail(f"'face' (or a size, {', '.join(SIZES)}, before the colour of a shape)")
+    shape = r.take(SHAPES, "a shape")
+    r.expect("at", "the")
+    position = r.take(list(POSITIONS), "a position")
+    return Scene("shape", colour, _read_background(r), shape=shape, size=size, position=position)

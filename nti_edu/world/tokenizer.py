@@ -1,0 +1,53 @@
+"""A word-level tokenizer for the world's prompts, in the same form as Stable Diffusion's CLIP tokenizer.
+
+Each word of the vocabulary is one token; the prompt is wrapped in start and end tokens and padded
+to ``MODEL_MAX_LENGTH`` = 16: the longest prompt has 13 words, 15 tokens with start and end.
+Unknown words become "<|unk|>", which ``nti_edu.models.prompts`` turns into an error that names
+the closest known word. Built with the ``tokenizers`` library, wrapped as a transformers fast
+tokenizer, so ``AutoTokenizer.from_pretrained(folder)`` loads a saved copy.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+from .parse import vocabulary
+
+PAD, UNK, BOS, EOS = "<|pad|>", "<|unk|>", "<|startoftext|>", "<|endoftext|>"
+SPECIAL_TOKENS = (PAD, UNK, BOS, EOS)  # ids 0, 1, 2, 3; the world's words follow, sorted
+MODEL_MAX_LENGTH = 16
+
+
+def _word_level() -> Tokenizer:
+    vocab = {token: i for i, token in enumerate(list(SPECIAL_TOKENS) + vocabulary())}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A {EOS}", pair=f"{BOS} $A {EOS} $B {EOS}",
+        special_tokens=[(BOS, vocab[BOS]), (EOS, vocab[EOS])])
+    return tok
+
+
+def build_tokenizer():
+    """The world's tokenizer as a ``transformers.PreTrainedTokenizerFast``."""
+    from transformers import PreTrainedTokenizerFast  # imported here: transformers takes a second to import
+
+    return PreTrainedTokenizerFast(
+        tokenizer_object=_word_level(), bos_token=BOS, eos_token=EOS, pad_token=PAD, unk_token=UNK,
+        model_max_length=MODEL_MAX_LENGTH, padding_side="right")
+
+
+def save_tokenizer(folder: str | Path) -> Path:
+    """Write the tokenizer to ``folder`` (created if needed) with ``save_pretrained``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    build_tokenizer().save_pretrained(folder)
+    # transformers 5 writes its own class name; the older name loads in transformers 4 and 5 alike
+    config_file = folder / "tokenizer_config.json"
+    config = json.loads(config_file.read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config_file.write_text(json.dumps(config, indent=2) + "\n")
+    return folder
