@@ -11,7 +11,8 @@ class InversionResult:
     """What an inversion leaves behind, enough to reconstruct the image and to edit it.
 
     Reconstruction samples from ``x_T`` with ``emb_cond`` at guidance ``w``, using ``emb_null[i]`` at
-    sampling step i (noisiest first).
+    sampling step i (noisiest first) and, when ``corrections`` is set, adding ``corrections[i]`` after
+    that step (``nti_edu.reconstruction.reconstruct`` handles both).
     """
 
     method: str  # "ddim", "null-text", "negative-prompt", ...
@@ -24,6 +25,9 @@ class InversionResult:
     losses: list[list[float]] = field(default_factory=list)  # per step, per inner iteration
     seconds: float = 0.0
     settings: dict = field(default_factory=dict)  # method-specific settings, saved with the result
+    # direct inversion (Ju et al. 2024): one (B, C, h, w) per sampling step, added to the latent after
+    # that step; None for every other method
+    corrections: list[torch.Tensor] | None = None
 
     @property
     def x_T(self) -> torch.Tensor:

@@ -1,0 +1,78 @@
+"""Two cheaper alternatives to null-text inversion, behind the same ``InversionResult``.
+
+Both start from the same pivots as null-text inversion (DDIM inversion at w = 1 with the source
+prompt, ``nti_edu.null_text.pivots``) and optimise nothing. Plain DDIM inversion at any w is
+``nti_edu.inversion.invert``.
+
+* Negative-prompt inversion: Miyake, Iohara, Saito and Tanaka, "Negative-prompt Inversion: Fast Image
+  Inversion for Editing with Text-guided Diffusion Models", 2023. The null embedding that null-text
+  inversion finds is close to the prompt embedding (their sec. 3), so use ``emb_cond`` itself as the
+  "negative prompt" at every step. Then eps_null = eps_cond and guidance does nothing:
+  eps_null + w (eps_cond - eps_null) = eps_cond for every w, and sampling at any w retraces the w = 1
+  sampler, the approximate inverse of the pivots' w = 1 inversion.
+* Direct inversion: Ju, Zeng, Bian, Liu and Xu, "PnP Inversion: Boosting Diffusion-based Editing with
+  3 Lines of Code", ICLR 2024 (Algorithm 1). Sample the source branch at w with the plain "" embedding
+  and, after each step, add the gap to the pivot, x*_{t-1} - x_{t-1}: the source branch then stays on
+  the inverted trajectory and reconstruction is exact up to round-off. The gaps are stored per step in
+  ``InversionResult.corrections``; editing adds them to the source branch only.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+from tqdm.auto import tqdm
+
+from .ddim import ddim_step
+from .guidance import check_guidance, predict_guided_eps
+from .null_text import pivots
+from .result import InversionResult
+
+
+def negative_prompt_inversion(model, images: torch.Tensor, prompts, *, num_steps: int = 50, w: float = 7.5,
+                              progress: bool = False) -> InversionResult:
+    """Negative-prompt inversion of images in [0, 1] (B, 3, H, W): pivots at w = 1, then ``emb_cond`` in
+    place of the null embedding at every step (method "negative-prompt"). Nothing is optimised.
+    """
+    w = check_guidance(w)
+    start = time.perf_counter()
+    latents, emb_cond, prompts = pivots(model, images, prompts, num_steps=num_steps, progress=progress)
+    return InversionResult(method="negative-prompt", prompts=prompts, num_steps=num_steps, w=w, latents=latents,
+                           emb_cond=emb_cond, emb_null=[emb_cond] * num_steps,
+                           seconds=time.perf_counter() - start, settings={"w_invert": 1.0})
+
+
+@torch.no_grad()
+def direct_corrections(model, latents, emb_cond, emb_null, w: float, progress: bool = False) -> list[torch.Tensor]:
+    """PnP Inversion's per-step gaps x*_{t-1} - x_{t-1}, noisiest step first: N of (B, C, h, w).
+
+    latents: the pivots x*_0..x*_T (cleanest first). x_{t-1} is one guided DDIM step from the source
+    branch's current latent, which the previous gap has put back on the pivot.
+    """
+    schedule, N = model.schedule, len(latents) - 1
+    x_t, corrections = latents[-1], []  # start at x*_T
+    for i, (t, t_prev) in enumerate(tqdm(schedule.pairs(N), desc="direct inversion", disable=not progress)):
+        # 1. one guided DDIM step of the source branch
+        eps_pred = predict_guided_eps(model, x_t, t, emb_cond, emb_null, w)  # (B, C, h, w)
+        x_prev = ddim_step(x_t, eps_pred, schedule.alpha_bar_at(t), schedule.alpha_bar_at(t_prev))  # (B, C, h, w)
+        # 2. its gap to the pivot, and back onto the pivot with the same arithmetic reconstruction uses
+        correction = latents[N - i - 1] - x_prev  # (B, C, h, w)
+        corrections.append(correction)
+        x_t = x_prev + correction
+    return corrections
+
+
+def direct_inversion(model, images: torch.Tensor, prompts, *, num_steps: int = 50, w: float = 7.5,
+                     progress: bool = False) -> InversionResult:
+    """Direct inversion (PnP Inversion) of images in [0, 1] (B, 3, H, W) at guidance w (method "direct").
+
+    The null embedding stays "" at every step; ``corrections`` holds the per-step gaps to the pivots.
+    """
+    w = check_guidance(w)
+    start = time.perf_counter()
+    latents, emb_cond, prompts = pivots(model, images, prompts, num_steps=num_steps, progress=progress)
+    emb_null = model.null_embedding(emb_cond.shape[0])  # (B, L, D)
+    corrections = direct_corrections(model, latents, emb_cond, emb_null, w, progress=progress)
+    return InversionResult(method="direct", prompts=prompts, num_steps=num_steps, w=w, latents=latents,
+                           emb_cond=emb_cond, emb_null=[emb_null] * num_steps, corrections=corrections,
+                           seconds=time.perf_counter() - start, settings={"w_invert": 1.0})

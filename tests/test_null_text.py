@@ -1,0 +1,124 @@
+"""Null-text inversion (Mokady et al. 2023, Algorithm 1) on the tiny random SD-shaped components."""
+import copy
+
+import pytest
+import torch
+
+from nti_edu.inversion import invert, resample
+from nti_edu.null_text import global_null_text_inversion, null_text_inversion, optimize_step, pivots
+from nti_edu.reconstruction import reconstruct_latents
+
+PROMPTS = ["a red circle", "a blue square"]
+
+
+def images(model, n, seed=0):
+    s = model.image_size
+    return torch.rand(n, 3, s, s, generator=torch.Generator().manual_seed(seed))
+
+
+def latent_error(model, result):
+    """Mean squared distance between the reconstruction at w = result.w and the image latent x*_0, per image."""
+    return (reconstruct_latents(model, result)[-1] - result.x_0).pow(2).flatten(1).mean(1)  # (B,)
+
+
+def test_tuning_lowers_every_steps_loss_and_the_reconstruction_error(tiny_model):
+    x = images(tiny_model, 1)
+    tuned = null_text_inversion(tiny_model, x, PROMPTS[0], num_steps=5, num_inner_steps=6, early_stop_eps=None,
+                                progress=False)
+    assert [len(h) for h in tuned.losses] == [6] * 5
+    for i, history in enumerate(tuned.losses):
+        assert history[-1] < history[0], (i, history)
+    untuned = null_text_inversion(tiny_model, x, PROMPTS[0], num_steps=5, num_inner_steps=0, progress=False)
+    assert untuned.losses == [[]] * 5
+    assert latent_error(tiny_model, tuned).item() < 0.9 * latent_error(tiny_model, untuned).item()
+
+
+def test_no_tuning_is_ddim_inversion_at_w1_sampled_at_w(tiny_model):
+    """With 0 inner iterations the null embedding stays "": the w = 1 inversion sampled at w = 7.5."""
+    x = images(tiny_model, 2)
+    untuned = null_text_inversion(tiny_model, x, PROMPTS, num_steps=4, num_inner_steps=0, progress=False)
+    plain = invert(tiny_model, x, PROMPTS, num_steps=4, w=1.0)
+    assert torch.equal(untuned.x_T, plain.x_T)
+    back = resample(tiny_model, plain, w=7.5)[-1]
+    assert (reconstruct_latents(tiny_model, untuned)[-1] - back).abs().max() <= 1e-6
+
+
+def test_shapes_dtypes_and_bookkeeping(tiny_model):
+    calls = []
+    result = null_text_inversion(tiny_model, images(tiny_model, 2), PROMPTS, num_steps=3, num_inner_steps=2,
+                                 progress=False, callback=lambda i, losses: calls.append((i, list(losses))))
+    null = tiny_model.null_embedding(2)
+    assert result.method == "null-text" and result.prompts == PROMPTS and result.w == 7.5
+    assert len(result.latents) == 4 and len(result.emb_null) == 3 and len(result.losses) == 3
+    for e in result.emb_null:
+        assert e.shape == null.shape and e.dtype == torch.float32 and not e.requires_grad
+        assert (e - null).abs().max() > 1e-4  # tuned away from ""
+    assert calls == [(i, result.losses[i]) for i in range(3)]
+    assert result.seconds > result.settings["pivot_seconds"] > 0
+    assert result.settings["num_inner_steps"] == 2 and result.settings["w_invert"] == 1.0
+
+
+def test_inner_loop_alone_gives_the_first_steps_embedding(tiny_model):
+    """optimize_step, the notebook's inner loop, is exactly step 0 of Algorithm 1."""
+    x = images(tiny_model, 1)
+    result = null_text_inversion(tiny_model, x, PROMPTS[0], num_steps=3, num_inner_steps=3, progress=False)
+    latents, emb_cond, _ = pivots(tiny_model, x, PROMPTS[0], num_steps=3)
+    t, t_prev = tiny_model.schedule.pairs(3)[0]
+    with torch.no_grad():
+        eps_cond = tiny_model.predict_eps(latents[-1], t, emb_cond)
+    tuned, losses = optimize_step(tiny_model, latents[-1], t, t_prev, eps_cond, tiny_model.null_embedding(1),
+                                  latents[-2], w=7.5, num_inner_steps=3, lr=1e-2, threshold=1e-5)
+    assert torch.equal(tuned, result.emb_null[0]) and losses == result.losses[0]
+
+
+def test_batch_of_two_equals_two_single_runs_with_per_image_early_stop(tiny_model):
+    """Each image keeps its own embedding, loss and early stop. Run in float64: in float32, batched and
+    single UNet calls differ by round-off, which Adam's division by sqrt(v) + eps blows up to ~1e-4 in
+    the padding tokens' embeddings, whose gradients are ~1e-8; in float64 the runs agree to 1e-9."""
+    model = copy.deepcopy(tiny_model).to(dtype=torch.float64)
+    x = images(model, 2, seed=3)
+    first = [null_text_inversion(model, x[k:k + 1], PROMPTS[k], num_steps=4, num_inner_steps=1,
+                                 progress=False).losses[0][0] for k in range(2)]
+    assert max(first) > 1.05 * min(first)
+    eps = min(first) + 0.25 * (max(first) - min(first))  # one image stops after one iteration at step 0, one goes on
+    kwargs = dict(num_steps=4, num_inner_steps=4, early_stop_eps=eps, progress=False)
+    single = [null_text_inversion(model, x[k:k + 1], PROMPTS[k], **kwargs) for k in range(2)]
+    assert sorted(len(s.losses[0]) for s in single) == [1, 4]
+    batch = null_text_inversion(model, x, PROMPTS, **kwargs)
+    assert batch.emb_null[0].dtype == torch.float64
+    for i in range(4):
+        for k in range(2):
+            assert (batch.emb_null[i][k] - single[k].emb_null[i][0]).abs().max() <= 1e-9, (i, k)
+
+
+def test_nan_during_optimisation_names_the_step(tiny_model, monkeypatch):
+    t_bad = tiny_model.schedule.pairs(4)[2][0]
+    original = tiny_model.predict_eps
+
+    def poisoned(x_t, t, emb):
+        eps = original(x_t, t, emb)
+        return eps * float("nan") if t == t_bad and emb.requires_grad else eps
+
+    monkeypatch.setattr(tiny_model, "predict_eps", poisoned)
+    with pytest.raises(FloatingPointError, match=f"step 2 \\(t = {t_bad}\\).*NaN"):
+        null_text_inversion(tiny_model, images(tiny_model, 1), PROMPTS[0], num_steps=4, num_inner_steps=2,
+                            progress=False)
+
+
+def test_global_null_text_embedding(tiny_model):
+    result = global_null_text_inversion(tiny_model, images(tiny_model, 1), PROMPTS[0], num_steps=4, num_epochs=4,
+                                        progress=False)
+    assert result.method == "global-null-text" and len(result.emb_null) == 4
+    assert all(torch.equal(e, result.emb_null[0]) for e in result.emb_null)
+    assert [len(h) for h in result.losses] == [4] * 4
+    first, last = sum(h[0] for h in result.losses), sum(h[-1] for h in result.losses)
+    assert last < first
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(num_steps=101), "at most 100 steps"), (dict(lr=0.0), "lr must be"),
+    (dict(num_inner_steps=-1), "num_inner_steps"), (dict(early_stop_eps=float("nan")), "early_stop_eps"),
+    (dict(w=-1.0), "guidance weight")])
+def test_bad_settings_raise(tiny_model, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        null_text_inversion(tiny_model, images(tiny_model, 1), PROMPTS[0], progress=False, **kwargs)
