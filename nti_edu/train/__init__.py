@@ -1,0 +1,1 @@
+"""Training the embedded model: ``python -m nti_edu.train`` (see ``--help``)."""

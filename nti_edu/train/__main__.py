@@ -1,0 +1,59 @@
+"""python -m nti_edu.train: train the embedded model (resumable) and export it.
+
+Examples:
+    python -m nti_edu.train --out runs/embedded --export nti_edu/assets/embedded          # CPU, hours
+    python -m nti_edu.train --device cuda --bf16 --workers 12 --unet-batch 256 --unet-steps 20000
+    python -m nti_edu.train --smoke --out /tmp/smoke                                      # seconds
+Run the same command again to resume from the last checkpoint; raise --vae-steps/--unet-steps to go on.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+from .config import TrainConfig
+from .run import export_only, train
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m nti_edu.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="runs/embedded", help="run folder (checkpoints, logs)")
+    p.add_argument("--export", default=None, help="write the trained model folder here at the end")
+    p.add_argument("--smoke", action="store_true", help="tiny models and batches, for tests")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers drawing the world")
+    p.add_argument("--export-only", action="store_true", help="export the latest checkpoints without training")
+    for f in fields(TrainConfig):
+        if f.name in ("out_dir", "smoke", "num_workers", "extra"):
+            continue
+        kind = type(f.default)
+        if kind is bool:
+            p.add_argument("--" + f.name.replace("_", "-"), action="store_true")
+        else:
+            p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=None)
+    return p.parse_args(argv)
+
+
+def config_from_args(args) -> TrainConfig:
+    cfg = TrainConfig.smoke_test(args.out) if args.smoke else TrainConfig(out_dir=args.out)
+    cfg.num_workers = args.workers
+    for f in fields(TrainConfig):
+        value = getattr(args, f.name, None)
+        if value not in (None, False) and f.name not in ("out_dir", "smoke", "num_workers", "extra"):
+            setattr(cfg, f.name, value)
+    return cfg
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.export_only:
+        if not args.export:
+            raise SystemExit("--export-only needs --export FOLDER")
+        print(f"exported to {export_only(config_from_args(args), args.export)}")
+        return
+    info = train(config_from_args(args), export_to=args.export)
+    print(f"done: {info}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Write a trained run as a model folder in Stable Diffusion's layout, with checksums."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from .. import __version__
+from ..models.random_init import SD_SCHEDULER_CONFIG
+from .checkpoint import load_checkpoint
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_checksums(folder: Path) -> dict:
+    """checksums.json: sha256 of every file in the folder (but itself), by relative path."""
+    sums = {str(p.relative_to(folder)): sha256(p) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != "checksums.json"}
+    (folder / "checksums.json").write_text(json.dumps(sums, indent=1) + "\n")
+    return sums
+
+
+def export_model(run_dir: Path, out_dir: Path, vae, text_encoder, unet, tokenizer, info: dict) -> Path:
+    """Load the run's final weights (EMA for UNet and text encoder) into the modules and save them."""
+    vae_state, unet_state = load_checkpoint(run_dir / "vae.pt"), load_checkpoint(run_dir / "unet.pt")
+    vae.load_state_dict(vae_state["modules"]["vae"])
+    vae.register_to_config(scaling_factor=unet_state["extra"]["scaling_factor"])
+    unet.load_state_dict(unet_state["ema"]["unet"])
+    text_encoder.load_state_dict(unet_state["ema"]["text_encoder"])
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for name, module in (("vae", vae), ("unet", unet), ("text_encoder", text_encoder)):
+        module.to("cpu").save_pretrained(tmp / name, safe_serialization=True)
+    tokenizer.save_pretrained(tmp / "tokenizer")
+    (tmp / "scheduler").mkdir()
+    (tmp / "scheduler" / "scheduler_config.json").write_text(json.dumps(SD_SCHEDULER_CONFIG, indent=2) + "\n")
+    index = {"_class_name": "nti_edu.EmbeddedModel", "nti_edu_version": __version__,
+             "training": info | {"vae_steps": vae_state["step"], "unet_steps": unet_state["step"]}}
+    (tmp / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    write_checksums(tmp)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp, out_dir)
+    return out_dir

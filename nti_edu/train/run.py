@@ -1,0 +1,48 @@
+"""Both stages in order, then the export: what ``python -m nti_edu.train`` runs."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from ..world import make_batch
+from ..world.tokenizer import build_tokenizer
+from .config import TrainConfig
+from .diffusion import build_text_and_unet, diffusion_stage
+from .export import export_model
+from .loop import train_stage
+from .vae import build_vae, latent_scaling_factor, vae_stage
+
+SCALE_SEEDS = range(900_000_000, 900_000_512)  # a fixed batch for measuring the latent scale
+
+
+def train(cfg: TrainConfig, export_to: Path | None = None) -> dict:
+    """Train (or resume) the VAE, then the UNet and text encoder; optionally export the model folder."""
+    run_dir = Path(cfg.out_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    start, tokenizer = time.perf_counter(), build_tokenizer()
+    vae = build_vae(cfg)
+    train_stage(vae_stage(cfg, vae), cfg, run_dir)
+    vae.eval().requires_grad_(False)
+    images = make_batch(SCALE_SEEDS[: 64 if cfg.smoke else 512])[0].to(cfg.device)  # (N, 3, 64, 64)
+    scale = latent_scaling_factor(vae, images)
+    text_encoder, unet = build_text_and_unet(cfg, tokenizer)
+    train_stage(diffusion_stage(cfg, vae, text_encoder, unet, tokenizer, scale), cfg, run_dir)
+    info = {"device": torch.cuda.get_device_name() if cfg.device.startswith("cuda") else "cpu",
+            "seconds_this_run": round(time.perf_counter() - start, 1), "seed": cfg.seed,
+            "date": time.strftime("%Y-%m-%d")}
+    if export_to is not None:
+        export_model(run_dir, Path(export_to), vae, text_encoder, unet, tokenizer, info)
+    return info
+
+
+def export_only(cfg: TrainConfig, export_to: Path) -> Path:
+    """Export the run's latest checkpoints as they are (e.g. an interim model while training goes on)."""
+    tokenizer = build_tokenizer()
+    text_encoder, unet = build_text_and_unet(cfg, tokenizer)
+    info = {"device": "see run config", "note": "exported from the latest checkpoints", "seed": cfg.seed,
+            "date": time.strftime("%Y-%m-%d")}
+    return export_model(Path(cfg.out_dir), Path(export_to), build_vae(cfg), text_encoder, unet, tokenizer, info)
