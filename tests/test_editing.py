@@ -1,0 +1,103 @@
+"""Editing inverted images (Mokady et al. 2023 with Prompt-to-Prompt) on the tiny components."""
+import copy
+
+import pytest
+import torch
+
+from nti_edu.alternatives import direct_inversion
+from nti_edu.editing import edit, edit_latents
+from nti_edu.metrics import psnr
+from nti_edu.null_text import null_text_inversion
+from nti_edu.p2p import LocalBlend, Refine, Reweight, WordSwap
+from nti_edu.reconstruction import reconstruct
+
+SOURCE, N = "a red circle", 4
+
+
+@pytest.fixture(scope="module")
+def image(tiny_model):
+    s = tiny_model.image_size
+    return torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(11))
+
+
+@pytest.fixture(scope="module")
+def nti(tiny_model, image):
+    return null_text_inversion(tiny_model, image, SOURCE, num_steps=N, num_inner_steps=3, progress=False)
+
+
+def controllers(tokenizer):
+    return {"swap": WordSwap(tokenizer, SOURCE, "a blue circle", N, self_replace_steps=0.5),
+            "swap+blend": WordSwap(tokenizer, SOURCE, "a blue circle", N, local_blend=LocalBlend("red", "blue", start=0)),
+            "refine": Refine(tokenizer, SOURCE, "a big red circle", N, cross_replace_steps={"default_": 1.0, "red": 0.5}),
+            "reweight": Reweight(tokenizer, SOURCE, N, {"red": 3.0})}
+
+
+def test_plain_prompt_change(tiny_model, nti):
+    rec = reconstruct(tiny_model, nti)
+    source, same = edit(tiny_model, nti, SOURCE, progress=False)
+    assert (source - rec).abs().max() <= 1e-5 and (same - rec).abs().max() <= 1e-5
+    source, edited = edit(tiny_model, nti, "a blue circle", progress=False)
+    assert source.shape == edited.shape == (1, 3, tiny_model.image_size, tiny_model.image_size)
+    assert (source - rec).abs().max() <= 1e-5 and (edited - source).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("kind", ["swap", "swap+blend", "refine", "reweight"])
+def test_controllers_leave_the_source_branch_alone(tiny_model, nti, kind):
+    before = dict(tiny_model.unet.attn_processors)
+    controller = controllers(tiny_model.tokenizer)[kind]
+    source, edited = edit(tiny_model, nti, controller.target, controller=controller, progress=False)
+    assert (source - reconstruct(tiny_model, nti)).abs().max() <= 1e-5
+    assert (edited - source).abs().max() > 1e-3  # the target did change
+    after = tiny_model.unet.attn_processors
+    assert all(after[k] is v for k, v in before.items())  # the original processors are back
+
+
+def test_injection_keeps_the_target_closer_to_the_source(tiny_model, nti):
+    """Full cross- and self-attention injection keeps more of the source than a bare prompt change."""
+    swap = WordSwap(tiny_model.tokenizer, SOURCE, "a blue circle", N, cross_replace_steps=1.0, self_replace_steps=1.0)
+    source, controlled = edit(tiny_model, nti, "a blue circle", controller=swap, progress=False)
+    _, plain = edit(tiny_model, nti, "a blue circle", progress=False)
+    assert psnr(controlled, source) > psnr(plain, source)
+
+
+def test_local_blend_keeps_the_source_outside_the_mask(tiny_model, nti):
+    # the random model's attention is nearly uniform (normalised maps from 0.85 to 1), hence the high threshold
+    blend = LocalBlend("red", "blue", start=0.0, threshold=0.98)
+    swap = WordSwap(tiny_model.tokenizer, SOURCE, "a blue circle", N, local_blend=blend)
+    x_0 = edit_latents(tiny_model, nti, "a blue circle", controller=swap)[-1]  # (2, C, h, w)
+    mask = blend.mask(swap, tuple(x_0.shape[-2:]))[1, 0]  # (h, w), the mask of the last step
+    assert 0 < mask.mean() < 1
+    outside = (x_0[1] - x_0[0])[:, mask == 0]
+    assert torch.equal(outside, torch.zeros_like(outside))
+    assert (x_0[1] - x_0[0])[:, mask == 1].abs().max() > 1e-3
+
+
+def test_end_to_end_invert_tune_edit(tiny_model, image):
+    result = null_text_inversion(tiny_model, image, SOURCE, num_steps=N, num_inner_steps=2, progress=False)
+    swap = WordSwap(tiny_model.tokenizer, SOURCE, "a red square", N, local_blend=LocalBlend("circle", "square"))
+    source, edited = edit(tiny_model, result, "a red square", controller=swap, progress=False)
+    for img in (source, edited):
+        assert img.shape == image.shape and 0 <= img.min() and img.max() <= 1
+    assert (source - reconstruct(tiny_model, result)).abs().max() <= 1e-5
+
+
+def test_direct_inversion_edit_keeps_the_source_exact(tiny_model, image):
+    """The corrections go to the source branch only. In float64: in float32 the edit's batched UNet call
+    differs from the inversion's by round-off, which the random model's guided steps blow up to 2e-4."""
+    model = copy.deepcopy(tiny_model).to(dtype=torch.float64)
+    result = direct_inversion(model, image, SOURCE, num_steps=N)
+    swap = WordSwap(model.tokenizer, SOURCE, "a blue circle", N)
+    x_0 = edit_latents(model, result, "a blue circle", controller=swap)[-1]  # (2, C, h, w)
+    assert (x_0[0] - result.x_0[0]).abs().max() <= 1e-9
+    assert (x_0[1] - x_0[0]).abs().max() > 1e-3
+
+
+def test_errors(tiny_model, nti):
+    with pytest.raises(ValueError, match="index of one of the result's 1 images"):
+        edit(tiny_model, nti, "a blue circle", image=1, progress=False)
+    swap = WordSwap(tiny_model.tokenizer, SOURCE, "a blue circle", N + 1)
+    with pytest.raises(ValueError, match="made for 'a red circle' -> 'a blue circle' with 5 steps"):
+        edit(tiny_model, nti, "a blue circle", controller=swap, progress=False)
+    swap = WordSwap(tiny_model.tokenizer, SOURCE, "a blue circle", N)
+    with pytest.raises(ValueError, match="not for 'a red circle' -> 'a green circle'"):
+        edit(tiny_model, nti, "a green circle", controller=swap, progress=False)
