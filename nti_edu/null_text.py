@@ -161,7 +161,8 @@ def check_settings(num_steps, num_inner_steps, lr, early_stop_eps) -> None:
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     if early_stop_eps is not None and (not isinstance(early_stop_eps, (int, float)) or isinstance(early_stop_eps, bool)
                                        or not math.isfinite(early_stop_eps) or early_stop_eps < 0):
-        raise ValueError(f"early_stop_eps must be a finite number >= 0, or None to never stop early, got {early_stop_eps!r}")
+        raise ValueError("early_stop_eps must be a finite number >= 0, or None to never stop early, "
+                         f"got {early_stop_eps!r}")
 
 
 def null_text_inversion(model, images: torch.Tensor, prompts, *, num_steps: int = 50, w: float = 7.5,

@@ -21,7 +21,8 @@ def reconstruct_latents(model, result: InversionResult, *, w: float | None = Non
         return resample(model, result, w=w, progress=progress)
     num_steps, w = check_inputs(model, result.x_T, result.emb_cond, result.num_steps, result.w if w is None else w)
     if len(result.corrections) != num_steps:
-        raise ValueError(f"the result holds {len(result.corrections)} corrections for {num_steps} steps; they must match")
+        raise ValueError(f"the result holds {len(result.corrections)} corrections for {num_steps} steps; "
+                         "they must match")
     nulls = per_step_nulls(model, result.emb_null, result.emb_cond, num_steps)
     schedule, x_t = model.schedule, result.x_T
     trajectory = [x_t]

@@ -53,7 +53,8 @@ def save_result(result: InversionResult, folder: str | Path, model) -> Path:
     try:
         text = json.dumps(_settings(result, model, save_id, tensors["emb_null"].shape[0] < result.num_steps), indent=2)
     except TypeError as err:
-        raise ValueError(f"the result's settings must be plain JSON values (numbers, strings, lists, dicts): {err}") from err
+        raise ValueError("the result's settings must be plain JSON values (numbers, strings, lists, dicts): "
+                         f"{err}") from err
     tmp = {name: folder / f".{name}.{save_id}.tmp" for name in (TENSORS, SETTINGS)}
     try:
         save_file(tensors, str(tmp[TENSORS]), metadata={"save_id": save_id})
@@ -92,7 +93,8 @@ def load_result(folder: str | Path, model=None) -> InversionResult:
     folder = Path(folder)
     settings = read_settings(folder)
     if settings.get("format") != FORMAT:
-        raise ValueError(f"{folder / SETTINGS} has format {settings.get('format')!r}; this nti_edu reads format {FORMAT}")
+        raise ValueError(f"{folder / SETTINGS} has format {settings.get('format')!r}; "
+                         f"this nti_edu reads format {FORMAT}")
     tensors = load_file(str(folder / TENSORS))
     if _save_id(folder / TENSORS) != settings["save_id"]:
         raise ValueError(f"{folder} holds an incomplete save (its two files come from different saves); save again")

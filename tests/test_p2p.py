@@ -81,7 +81,8 @@ def test_edit_changes_only_the_targets_conditional_branch(words):
         out = swap(probs.clone(), is_cross=is_cross, name="layer", heads=heads).view(4, heads, P, K)
         before = probs.view(4, heads, P, K)
         assert torch.equal(out[:3], before[:3])  # both null branches and the source branch untouched
-        expected = (torch.einsum("hpw,wn->hpn", before[2], swap.mapper) if is_cross else before[2]) if injected else before[3]
+        mapped = torch.einsum("hpw,wn->hpn", before[2], swap.mapper) if is_cross else before[2]
+        expected = mapped if injected else before[3]
         assert torch.allclose(out[3], expected), (step, is_cross, P)
 
 

@@ -150,9 +150,10 @@ class AttentionEdit(AttentionStore):
 
     def edit_cross(self, base, target):
         """Cross-attention of the target, (heads, P, L), at the current step."""
-        alpha = self.cross_alpha[self.step].to(target)  # (L,)
+        alpha = self.cross_alpha[self.step]  # (L,), on the CPU: checking it costs no device sync
         if not alpha.any():
             return target
+        alpha = alpha.to(target)
         mapped = torch.einsum("hpw,wn->hpn", base, self.mapper.to(base))  # (heads, P, L)
         token_alpha = self.token_alpha.to(base)
         replaced = (mapped * token_alpha + target * (1 - token_alpha)) * self.equalizer.to(base)
