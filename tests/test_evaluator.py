@@ -1,0 +1,108 @@
+"""The attribute evaluator: shipped weights, held-out accuracy, judging, errors, and its training parts."""
+import pytest
+import torch
+
+from nti_edu.evaluator import ASSET_DIR, HEADS, Evaluator, decode, load_evaluator, scene_labels
+from nti_edu.evaluator_train import augment, down_up, gaussian_blur, report, train
+from nti_edu.images import pil_to_tensor
+from nti_edu.world import heldout_seeds, make_batch, parse_prompt, render
+
+
+@pytest.fixture(scope="module")
+def evaluator():
+    return load_evaluator()
+
+
+def image_of(prompt: str, seed: int = 7) -> torch.Tensor:
+    return pil_to_tensor(render(parse_prompt(prompt), seed)[0])  # (1, 3, 64, 64)
+
+
+def test_shipped_weights_are_small_and_load_offline(evaluator):
+    assert (ASSET_DIR / "model.safetensors").stat().st_size < 1_000_000
+    n_params = sum(p.numel() for p in evaluator.net.parameters())
+    assert 100_000 < n_params < 400_000
+
+
+def test_heldout_accuracy_clean_and_blurred(evaluator):
+    measured = report(evaluator, n=200, start=50_000)  # held-out seeds the benchmark did not use
+    assert measured["clean"]["all"] >= 0.98
+    assert measured["box_blur_3x3"]["all"] >= 0.95
+    assert measured["clean"]["colour"] >= 0.99 and measured["clean"]["kind"] == 1.0
+
+
+def test_judge_flags_the_wrong_colour_only(evaluator):
+    image = image_of("a large red circle at the center on a white background")
+    right = evaluator.judge(image, "a large red circle at the center on a white background")[0]
+    wrong = evaluator.judge(image, "a large blue circle at the center on a white background")[0]
+    assert all(right.values()) and set(right) == {"kind", "shape", "colour", "size", "position", "background"}
+    assert wrong == right | {"colour": False}
+
+
+def test_judge_sees_sunglasses_and_hats(evaluator):
+    image = image_of("a yellow face with sunglasses and a red hat on a blue background")
+    judged = evaluator.judge(image, "a yellow face with a green hat on a blue background")[0]
+    assert judged == {"kind": True, "colour": True, "sunglasses": False, "hat": False, "background": True}
+
+
+def test_matches_and_fidelity_over_a_batch(evaluator):
+    images, prompts, _, _ = make_batch(heldout_seeds(16))
+    shuffled = prompts[1:] + prompts[:1]  # (almost surely) every prompt now belongs to another image
+    assert evaluator.matches(images, prompts).dtype == torch.bool
+    assert evaluator.fidelity(images, prompts) >= 15 / 16
+    assert evaluator.fidelity(images, shuffled) <= 2 / 16
+
+
+@pytest.mark.parametrize("images, message", [
+    (torch.rand(3, 64, 64), r"shape \(B, 3, 64, 64\)"),
+    (torch.rand(2, 3, 32, 32), r"shape \(B, 3, 64, 64\)"),
+    (torch.rand(2, 1, 64, 64), r"shape \(B, 3, 64, 64\)"),
+    (torch.rand(2, 3, 64, 64) * 255, r"values in \[0, 1\]"),
+    (torch.rand(2, 3, 64, 64) * 2 - 1, r"values in \[0, 1\]"),
+])
+def test_bad_images_are_refused(evaluator, images, message):
+    with pytest.raises(ValueError, match=message):
+        evaluator.predict(images)
+
+
+def test_prompt_count_and_grammar_are_checked(evaluator):
+    images = torch.rand(2, 3, 64, 64)
+    with pytest.raises(ValueError, match="one prompt per image"):
+        evaluator.judge(images, ["a yellow face on a blue background"])
+    with pytest.raises(ValueError, match="Did you mean 'circle'"):
+        evaluator.judge(images[:1], "a small red cirle at the center on a blue background")
+
+
+def test_decode_never_returns_an_impossible_scene():
+    logp = {name: torch.full((len(classes),), -10.0) for name, classes in HEADS.items()}
+    for name, value in [("kind", "shape"), ("shape", "star"), ("size", "small"), ("position", "center"),
+                        ("colour", "red"), ("background", "red")]:
+        logp[name][HEADS[name].index(value)] = 0.0
+    logp["background"][HEADS["background"].index("blue")] = -1.0  # the runner-up
+    scene = decode(logp)
+    assert (scene.shape, scene.colour, scene.background) == ("star", "red", "blue")
+
+
+def test_labels_ignore_slots_a_scene_does_not_have():
+    scenes = [parse_prompt("a small red star at the center on a blue background"),
+              parse_prompt("a pink face with sunglasses on a blue background")]
+    labels = scene_labels(scenes)
+    assert labels["shape"].tolist() == [HEADS["shape"].index("star"), -100]
+    assert labels["sunglasses"].tolist() == [-100, 1] and labels["hat"].tolist() == [-100, 0]
+
+
+def test_augmentations_keep_shape_range_and_flat_images():
+    flat = torch.full((4, 3, 64, 64), 0.3)
+    assert torch.allclose(gaussian_blur(flat, torch.tensor([0.0, 0.5, 1.0, 2.0])), flat, atol=1e-6)
+    assert torch.allclose(down_up(flat, 32), flat, atol=1e-6)
+    images = make_batch(range(8))[0]
+    out = augment(images, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and 0 <= out.min() and out.max() <= 1
+    assert 0.001 < (out - images).abs().mean() < 0.1
+
+
+def test_training_saves_weights_that_load_back(tmp_path):
+    folder = train(tmp_path / "evaluator", steps=3, batch_size=8, seed=0)
+    loaded = load_evaluator(folder)
+    assert isinstance(loaded, Evaluator) and len(loaded.predict(torch.rand(2, 3, 64, 64))) == 2
+    with pytest.raises(FileNotFoundError, match="--train"):
+        load_evaluator(tmp_path / "nowhere")
