@@ -105,7 +105,8 @@ def check_images(images: torch.Tensor) -> None:
         raise ValueError(f"expected a tensor of shape {expected}, got {type(images).__name__}")
     if images.ndim != 4 or tuple(images.shape[1:]) != (3, IMAGE_SIDE, IMAGE_SIDE) or images.shape[0] == 0:
         raise ValueError(f"expected images of shape {expected} with values in [0, 1], got {tuple(images.shape)}")
-    if not images.is_floating_point() or not torch.isfinite(images).all() or images.min() < -0.01 or images.max() > 1.01:
+    in_range = torch.isfinite(images).all() and images.min() >= -0.01 and images.max() <= 1.01
+    if not images.is_floating_point() or not in_range:
         raise ValueError("expected finite float images with values in [0, 1] (not [-1, 1] or 0..255)")
 
 

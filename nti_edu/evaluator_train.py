@@ -110,5 +110,6 @@ def report(evaluator: Evaluator, n: int = 1000, start: int = 0) -> dict[str, dic
     box = F.avg_pool2d(F.pad(images, [1] * 4, mode="replicate"), 3, stride=1)  # (n, 3, 64, 64)
     noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(start)) * 0.05
     blur_noise = (gaussian_blur(images, torch.ones(n)) + noise).clamp(0, 1)  # (n, 3, 64, 64)
-    degraded = {"clean": images, "box_blur_3x3": box, "down_up_32": down_up(images, 32), "blur_1_noise_0.05": blur_noise}
+    degraded = {"clean": images, "box_blur_3x3": box, "down_up_32": down_up(images, 32),
+                "blur_1_noise_0.05": blur_noise}
     return {name: accuracy(evaluator, x, prompts) for name, x in degraded.items()}

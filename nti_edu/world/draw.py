@@ -1,13 +1,12 @@
-"""Drawing a scene: each object is drawn at 4x resolution, then averaged down to 64x64.
+"""Drawing one object: a pen on a 4x canvas, the eight shapes, and the parts of a face.
 
-The average of each 4x4 block is the fraction of the pixel the object covers (its alpha), which
-gives clean anti-aliased edges. Objects are painted over the background in order; a pixel's mask is
-the topmost object covering at least half of it, so the masks split the image into disjoint regions.
+Each object is drawn in white on black at 4x resolution, then averaged down to 64x64: the average
+of each 4x4 block is the fraction of the pixel the object covers (its alpha), which gives clean
+anti-aliased edges. ``render.py`` paints the objects over the background with these alphas.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -15,16 +14,6 @@ from PIL import Image, ImageDraw
 from .vocabulary import IMAGE_SIDE
 
 SCALE = 4  # drawing resolution, in multiples of the image side
-COLOUR_JITTER = 8  # each RGB channel moves by up to this much per image
-POSITION_JITTER = 2.0  # pixels
-SIZE_JITTER = 0.07  # relative
-
-
-@dataclass
-class Layer:
-    name: str  # the mask it belongs to: "object", "face", "sunglasses", "hat"
-    alpha: np.ndarray  # (64, 64) float32 coverage in [0, 1]
-    rgb: np.ndarray  # (3,) float32 in [0, 255]
 
 
 class Pen:

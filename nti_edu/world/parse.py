@@ -51,7 +51,8 @@ def _check_words(text: str) -> None:
         if word not in known:
             close = difflib.get_close_matches(word, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"the word {word!r} is not in this world's vocabulary.{hint} Allowed words: {', '.join(known)}")
+            raise ValueError(f"the word {word!r} is not in this world's vocabulary.{hint} "
+                             f"Allowed words: {', '.join(known)}")
 
 
 def _read_face(r: _Reader, colour: str) -> Scene:

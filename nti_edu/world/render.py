@@ -1,20 +1,35 @@
 """Rendering a scene to a 64x64 RGB image and its masks, with optional seeded jitter.
 
-Jitter (a seed is given) moves an object by up to ``POSITION_JITTER`` pixels, scales it by up to
-``SIZE_JITTER`` and shifts every colour by up to ``COLOUR_JITTER`` per channel: small enough that the
-prompt still describes the image without doubt. With no seed the scene is drawn exactly.
+Objects are painted over the plain background in order, each with its coverage as alpha. A pixel's
+mask is the topmost object covering at least half of it, so the masks split the image into
+disjoint regions. Jitter (a seed is given) moves an object by up to ``POSITION_JITTER`` pixels,
+scales it by up to ``SIZE_JITTER`` and shifts every colour by up to ``COLOUR_JITTER`` per channel:
+small enough that the prompt still describes the image without doubt. With no seed the scene is
+drawn exactly.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 from . import draw
-from .draw import COLOUR_JITTER, POSITION_JITTER, SIZE_JITTER, Layer, Pen
+from .draw import Pen
 from .scene import Scene
 from .vocabulary import COLOURS, FEATURES_COLOUR, IMAGE_SIDE, POSITIONS, SIZES, SUNGLASSES_COLOUR
 
-FACE_CENTRE, FACE_RADIUS = (32.0, 35.0), 17.0
+COLOUR_JITTER = 8  # each RGB channel moves by up to this much per image
+POSITION_JITTER = 2.0  # pixels
+SIZE_JITTER = 0.07  # relative
+FACE_CENTRE, FACE_RADIUS = (32.0, 35.0), 17.0  # pixels; the face sits low to leave room for a hat
+
+
+@dataclass
+class Layer:
+    name: str  # the mask it belongs to: "object", "face", "sunglasses", "hat"
+    alpha: np.ndarray  # (64, 64) float32 coverage in [0, 1]
+    rgb: np.ndarray  # (3,) float32 in [0, 255]
 
 
 def _uniform(rng: np.random.Generator | None, bound: float) -> float:
