@@ -6,7 +6,8 @@ import torch
 from nti_edu.models.prompts import tokenize
 from nti_edu.world import (EDIT_KINDS, HELDOUT_SEED_START, MODEL_MAX_LENGTH, REFINEMENT, TRAIN_SEED_LIMIT, WORD_SWAP,
                            Scene, all_scenes, build_tokenizer, count_prompts, edit_scene, heldout_seeds, make_batch,
-                           make_edit, make_example, parse_prompt, random_edit, render, save_tokenizer, train_seeds)
+                           make_edit, make_example, parse_prompt, random_edit, render, render_edit, save_tokenizer,
+                           train_seeds)
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +113,16 @@ def test_edits_give_valid_prompts(kind):
             assert len(src) == len(tgt) and sum(a != b for a, b in zip(src, tgt)) == 1
         else:
             assert edit.p2p == REFINEMENT and len(tgt) > len(src) and "sunglasses" in tgt and region == "sunglasses"
+
+
+@pytest.mark.parametrize("kind", list(EDIT_KINDS))
+def test_edits_change_pixels_only_inside_their_region(kind):
+    rng = np.random.default_rng(1)
+    for seed in range(10):
+        source, target, region = render_edit(random_edit(kind, rng), seed)
+        changed = np.any(np.asarray(source) != np.asarray(target), axis=-1)  # (64, 64)
+        assert changed.any() and not (changed & ~region).any()
+        assert region.mean() < (0.995 if kind == "background swap" else 0.3)  # some of the image is kept
 
 
 def test_edits_refuse_scenes_they_do_not_apply_to():

@@ -7,7 +7,7 @@
 """
 from .dataset import (FACE_FRACTION, HELDOUT_SEED_START, TRAIN_SEED_LIMIT, Example, heldout_seeds, make_batch,
                       make_example, train_seeds)
-from .edits import EDIT_KINDS, REFINEMENT, WORD_SWAP, Edit, make_edit, random_edit
+from .edits import EDIT_KINDS, REFINEMENT, WORD_SWAP, Edit, make_edit, random_edit, render_edit
 from .parse import parse_prompt, vocabulary
 from .render import render
 from .scene import Scene, all_scenes, count_prompts, edit_scene, random_scene
@@ -17,7 +17,7 @@ from .vocabulary import COLOURS, FACE_COLOURS, IMAGE_SIDE, POSITIONS, SHAPES, SI
 __all__ = [
     "Scene", "parse_prompt", "render", "random_scene", "edit_scene", "all_scenes", "count_prompts", "vocabulary",
     "Example", "make_example", "make_batch", "train_seeds", "heldout_seeds", "TRAIN_SEED_LIMIT",
-    "HELDOUT_SEED_START", "FACE_FRACTION", "Edit", "EDIT_KINDS", "make_edit", "random_edit", "WORD_SWAP",
+    "HELDOUT_SEED_START", "FACE_FRACTION", "Edit", "EDIT_KINDS", "make_edit", "random_edit", "render_edit", "WORD_SWAP",
     "REFINEMENT", "build_tokenizer", "save_tokenizer", "MODEL_MAX_LENGTH", "COLOURS", "FACE_COLOURS",
     "SHAPES", "SIZES", "POSITIONS", "IMAGE_SIDE",
 ]

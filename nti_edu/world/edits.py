@@ -6,15 +6,19 @@ Prompt-to-Prompt (Hertz et al. 2022) edits in two ways that matter here:
   * a refinement adds words ("a face" -> "a face with sunglasses"); the words the two prompts share
     are aligned, the new ones get fresh attention.
 ``region`` names the mask (from ``render``) inside which pixels may change: the edit is judged by how
-well everything outside it is kept. For a shape swap it is the union of the source's and the
-target's "object" masks.
+well everything outside it is kept. ``render_edit`` draws both scenes with the same jitter and the
+region as a pixel mask: the union of the source's and the target's masks of that name (a shape swap
+changes both), grown by one pixel to take in the anti-aliased edge. Outside it the two drawings
+are identical.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
+from .render import render
 from .scene import Scene, edit_scene, random_scene
 from .vocabulary import COLOURS, SHAPES
 
@@ -101,3 +105,19 @@ def random_edit(kind: str, rng: np.random.Generator) -> Edit:
     else:
         scene = random_scene(rng, face_fraction=0.0)
     return make_edit(kind, scene, rng)
+
+
+def _grow(mask: np.ndarray) -> np.ndarray:
+    """The mask and its 8 neighbours: (H, W) bool, one pixel wider on every side."""
+    padded = np.pad(mask, 1)
+    H, W = mask.shape
+    return np.any([padded[dy:dy + H, dx:dx + W] for dy in range(3) for dx in range(3)], axis=0)
+
+
+def render_edit(edit: Edit, seed: int | None = None) -> tuple[Image.Image, Image.Image, np.ndarray]:
+    """(source image, target image, region (64, 64) bool): both scenes drawn with the same jitter."""
+    source, source_masks = render(edit.source, seed)
+    target, target_masks = render(edit.target, seed)
+    empty = np.zeros((source.height, source.width), dtype=bool)
+    region = source_masks.get(edit.region, empty) | target_masks.get(edit.region, empty)
+    return source, target, _grow(region)

@@ -61,10 +61,11 @@ def face_layers(scene: Scene, rng: np.random.Generator | None) -> list[Layer]:
     x, y = (c + _uniform(rng, POSITION_JITTER) for c in FACE_CENTRE)
     layers = [_layer("face", draw.face_disc, x, y, r, _rgb(scene.colour, rng)),
               _layer("face", draw.face_features, x, y, r, _rgb(FEATURES_COLOUR, rng))]
-    if scene.sunglasses:
+    hat_rgb = _rgb(scene.hat, rng) if scene.hat is not None else None  # drawn first: adding sunglasses
+    if scene.sunglasses:  # with the same seed leaves every other colour as it was
         layers.append(_layer("sunglasses", draw.sunglasses, x, y, r, _rgb(SUNGLASSES_COLOUR, rng)))
     if scene.hat is not None:
-        layers.append(_layer("hat", draw.hat, x, y, r, _rgb(scene.hat, rng)))
+        layers.append(_layer("hat", draw.hat, x, y, r, hat_rgb))
     return layers
 
 

@@ -1,15 +1,17 @@
-"""A scene as plain attributes, its prompt, and the way back from a prompt to the scene.
+"""A scene as plain attributes, and its prompt (``parse.py`` goes back from a prompt to the scene).
 
 Two kinds of scene, each with one sentence pattern (the grammar):
 
     shape:  "a {size} {colour} {shape} at the {position} on a {background} background"
             "a small red circle at the top left on a blue background"
-    face:   "a {colour} face [with sunglasses] [and] [with a {hat} hat] on a {background} background"
-            "a yellow face on a green background"
+    face:   "a {colour} face{extras} on a {background} background", where extras is one of
+            "", " with sunglasses", " with a {hat} hat", " with sunglasses and a {hat} hat"
             "a yellow face with sunglasses and a red hat on a green background"
 
-Rules that keep every attribute visible: the background is never the object's colour, a face uses
-one of ``FACE_COLOURS``, and a hat is neither the face's colour nor the background's.
+The article is always "a", also before "orange": with one article, swapping a colour changes
+exactly one word, as Prompt-to-Prompt's word swap needs. Rules that keep every attribute visible:
+the background is never the object's colour, a face uses one of ``FACE_COLOURS``, and a hat is
+neither the face's colour nor the background's.
 """
 from __future__ import annotations
 
