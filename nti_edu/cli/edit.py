@@ -1,0 +1,138 @@
+"""``nti-edu edit INVERSION_DIR --prompt NEW --out DIR``: edit a saved inversion with a new prompt.
+
+Reads what ``nti-edu invert`` saved, refuses it if it was made with another model or schedule
+(``nti_edu.storage.check_compatible``), samples the source and the target prompt side by side from
+its x_T with its per-step null embeddings (Mokady et al. 2023, sec. 4) and, except in plain mode,
+Prompt-to-Prompt attention control (Hertz et al. 2023, sec. 3.2). Writes ``source.png`` (the source
+branch, i.e. the reconstruction), ``edited.png`` and ``edit.json``.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from . import args as a
+from .common import add_model_arguments, check_prompt, load, note, progress_bars, quality, save_png
+from .errors import CliError
+from .outputs import StagedOutputs
+
+MODES = ("auto", "plain", "swap", "refine", "reweight")
+
+
+def add_parser(subparsers, parents) -> None:
+    p = subparsers.add_parser(
+        "edit", parents=parents, help="edit a saved inversion with a new prompt (Prompt-to-Prompt)",
+        description="Edit the image saved by `nti-edu invert` in INVERSION_DIR. Modes: plain (a bare prompt "
+                    "change), swap (word swap: same number of words, e.g. red -> blue), refine (words added or "
+                    "removed, e.g. 'a face' -> 'a face with sunglasses'), reweight (scale some words' attention "
+                    "in the source prompt); auto (default) is swap when both prompts have the same number of "
+                    "words, else refine.")
+    p.add_argument("inversion", metavar="INVERSION_DIR", help="a folder written by `nti-edu invert`")
+    p.add_argument("--prompt", help="the target prompt (reweight: leave out, the source prompt is kept)")
+    p.add_argument("--mode", choices=MODES, default="auto", help="how to edit (default auto)")
+    p.add_argument("--cross-replace", type=a.fraction, default=0.8,
+                   help="fraction of the steps in which the target takes the source's cross-attention (default 0.8)")
+    p.add_argument("--self-replace", type=a.fraction, default=0.4,
+                   help="fraction of the steps in which the target takes the source's self-attention (default 0.4)")
+    p.add_argument("--blend", nargs="+", metavar="WORD", default=None,
+                   help="local blend: change only where these words attend; each word must be in the source "
+                        "or the target prompt (e.g. --blend red blue circle)")
+    p.add_argument("--reweight", nargs="+", type=a.word_scale, metavar="WORD=SCALE", default=None,
+                   help="scale the cross-attention of words of the target prompt, e.g. --reweight red=2")
+    p.add_argument("--guidance", type=a.guidance, default=None, help="guidance weight w (default: the inversion's)")
+    p.add_argument("--index", type=a.count, default=0, help="which image of the inversion to edit (default 0)")
+    p.add_argument("--out", required=True, help="output folder (created if needed)")
+    add_model_arguments(p)
+    p.set_defaults(run=run)
+
+
+def resolve_mode(mode: str, source: str, target: str) -> str:
+    """The mode to use, and a CliError for prompts the mode cannot edit (checked before any work)."""
+    same_count = len(source.split()) == len(target.split())
+    if mode == "auto":
+        mode = "swap" if same_count else "refine"
+        note(f"--mode auto: using {mode} ({'same' if same_count else 'different'} number of words)")
+    if mode == "swap" and not same_count:
+        raise CliError(f"a word swap needs prompts with the same number of words, got {len(source.split())} in "
+                       f"{source!r} and {len(target.split())} in {target!r}; use --mode refine to add or remove words")
+    if mode == "reweight" and target != source:
+        raise CliError(f"--mode reweight keeps the source prompt {source!r}; to re-weight while changing the prompt "
+                       "use --mode swap or refine with --reweight")
+    return mode
+
+
+def blend_words(words, source: str, target: str):
+    """``--blend`` words split into those of the source and those of the target (a word may be in both)."""
+    from ..p2p import LocalBlend
+
+    src, tgt = source.lower().split(), target.lower().split()
+    missing = [w for w in words if w.lower() not in src and w.lower() not in tgt]
+    if missing:
+        raise CliError(f"--blend words must be in the source {source!r} or the target {target!r}; not found: "
+                       f"{', '.join(missing)}")
+    return LocalBlend([w for w in words if w.lower() in src], [w for w in words if w.lower() in tgt])
+
+
+def controller(model, args, mode: str, source: str, target: str, num_steps: int):
+    """The Prompt-to-Prompt controller for ``mode`` (None for plain)."""
+    from ..p2p import Refine, Reweight, WordSwap
+
+    if mode == "plain":
+        if args.blend or args.reweight:
+            raise CliError("--blend and --reweight need attention control: use --mode swap, refine or reweight")
+        return None
+    weights = dict(args.reweight or [])
+    if mode == "reweight" and not weights:
+        raise CliError("--mode reweight needs --reweight WORD=SCALE, e.g. --reweight red=2")
+    options = {"cross_replace_steps": args.cross_replace, "self_replace_steps": args.self_replace,
+               "local_blend": blend_words(args.blend, source, target) if args.blend else None}
+    if mode == "reweight":
+        return Reweight(model.tokenizer, source, num_steps, weights, **options)
+    kind = WordSwap if mode == "swap" else Refine
+    return kind(model.tokenizer, source, target, num_steps, weights=weights, **options)
+
+
+def load_checked(folder: str, model):
+    """The saved inversion, or a ValueError if another model or schedule made it (with the way out)."""
+    from ..storage import load_result, read_settings
+
+    try:
+        return load_result(folder, model)
+    except ValueError as err:
+        saved = (read_settings(folder).get("model") or {}).get("name")
+        hint = f"; pass --model {saved}" if saved and saved != model.name and not str(saved).startswith("embedded") \
+            else ""
+        raise ValueError(f"{err}{hint}") from err
+
+
+def run(args) -> dict:
+    from ..editing import edit
+    from ..storage import read_settings
+
+    prompts = read_settings(args.inversion)["prompts"]  # 1. cheap checks: the inversion's files, the prompts
+    if args.index >= len(prompts):
+        raise CliError(f"--index {args.index} is out of range: {args.inversion} holds {len(prompts)} image(s)")
+    source = prompts[args.index]
+    target = args.prompt if args.prompt is not None else source if args.mode == "reweight" else None
+    if target is None:
+        raise CliError(f"--prompt is required for --mode {args.mode} (the source prompt is {source!r})")
+    mode = resolve_mode(args.mode, source, target)
+    with StagedOutputs(args.out) as out:
+        model = load(args)  # 2. the model, the saved inversion's compatibility, the controller
+        result = load_checked(args.inversion, model)
+        check_prompt(model, target)
+        control = controller(model, args, mode, source, target, result.num_steps)
+        start = time.perf_counter()
+        src_img, edited = edit(model, result, target, controller=control, w=args.guidance, image=args.index,
+                               progress=progress_bars(args))  # 3. the work: 2 x (1, 3, S, S)
+        info = {"source_prompt": source, "target_prompt": target, "mode": mode, "method": result.method,
+                "num_steps": result.num_steps, "w": args.guidance if args.guidance is not None else result.w,
+                "cross_replace": args.cross_replace, "self_replace": args.self_replace, "blend": args.blend,
+                "reweight": dict(args.reweight or []), "model": model.name,
+                "edited_vs_source": quality(edited, src_img), "seconds": round(time.perf_counter() - start, 2)}
+        save_png(src_img, out.path("source.png"))
+        save_png(edited, out.path("edited.png"))
+        out.write_json("edit.json", info)
+    print(f"{mode} edit {source!r} -> {target!r}: edited vs source PSNR {info['edited_vs_source']['psnr_db']:.2f} dB "
+          f"({info['seconds']:.1f} s) -> {Path(args.out)}")
+    return info

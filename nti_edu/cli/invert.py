@@ -1,0 +1,81 @@
+"""``nti-edu invert IMAGE --prompt TEXT --out DIR``: invert one image and check its reconstruction.
+
+Writes to DIR: ``input.png`` (the image as the model sees it), ``reconstruction.png``,
+``inversion.safetensors`` + ``inversion.json`` (``nti_edu.storage``: x_T, the pivots, the per-step
+null embeddings, settings and the model's fingerprint; ``nti-edu edit DIR`` reads them) and
+``metrics.json`` (PSNR and SSIM of the reconstruction against the input, timings).
+"""
+from __future__ import annotations
+
+import time
+
+from . import args as a
+from .common import IMAGE_RULES, MIN_SIDE_TEXT, add_model_arguments, check_prompt, check_steps, fit_to_model, \
+    load, open_rgb, progress_bars, quality, save_png
+from .outputs import StagedOutputs
+
+METHODS = ("null-text", "ddim", "negative-prompt", "direct")
+
+
+def add_parser(subparsers, parents) -> None:
+    p = subparsers.add_parser(
+        "invert", parents=parents, help="invert an image (DDIM, null-text, negative-prompt or direct inversion)",
+        description="Invert IMAGE with its prompt and save what editing needs, plus a reconstruction and its "
+                    "PSNR/SSIM. " + IMAGE_RULES.format(min_side=MIN_SIDE_TEXT))
+    p.add_argument("image", metavar="IMAGE", help="the image file to invert")
+    p.add_argument("--prompt", required=True, help="the source prompt: what the image shows")
+    p.add_argument("--method", choices=METHODS, default="null-text",
+                   help="null-text (Mokady et al. 2023, default), ddim (plain DDIM inversion at --guidance), "
+                        "negative-prompt (Miyake et al. 2023) or direct (Ju et al. 2024)")
+    p.add_argument("--steps", type=a.step_count, default=50, help="DDIM steps (default 50; null-text: at most 100)")
+    p.add_argument("--guidance", type=a.guidance, default=7.5,
+                   help="guidance weight w to reconstruct and edit at (default 7.5); ddim also inverts at it")
+    p.add_argument("--inner-steps", type=a.count, default=10,
+                   help="null-text: Adam iterations per step at most (default 10, the paper's)")
+    p.add_argument("--out", required=True, help="output folder (created if needed)")
+    add_model_arguments(p)
+    p.set_defaults(run=run)
+
+
+def run_method(model, image, args):
+    """The InversionResult of ``args.method`` for a (1, 3, S, S) image."""
+    progress = progress_bars(args)
+    kwargs = {"num_steps": args.steps, "w": args.guidance, "progress": progress}
+    if args.method == "null-text":
+        from ..null_text import null_text_inversion
+
+        return null_text_inversion(model, image, args.prompt, num_inner_steps=args.inner_steps, **kwargs)
+    if args.method == "ddim":
+        from ..inversion import invert
+
+        return invert(model, image, args.prompt, **kwargs)
+    from ..alternatives import direct_inversion, negative_prompt_inversion
+
+    method = negative_prompt_inversion if args.method == "negative-prompt" else direct_inversion
+    return method(model, image, args.prompt, **kwargs)
+
+
+def run(args) -> dict:
+    from ..reconstruction import reconstruct
+    from ..storage import save_result
+
+    img = open_rgb(args.image)  # 1. the cheap checks first: the file, the folder
+    with StagedOutputs(args.out) as out:
+        model = load(args)  # 2. then the model, and the checks that need it
+        check_steps(model, args.steps, args.method)
+        check_prompt(model, args.prompt)
+        image = fit_to_model(img, model.image_size, args.image).to(model.device)  # (1, 3, S, S)
+        start = time.perf_counter()
+        result = run_method(model, image, args)  # 3. the work
+        recon = reconstruct(model, result, progress=progress_bars(args))  # (1, 3, S, S)
+        metrics = {"method": args.method, "prompt": args.prompt, "num_steps": args.steps, "w": args.guidance,
+                   "model": model.name, "device": str(model.device), **quality(recon, image),
+                   "seconds": round(time.perf_counter() - start, 2)}
+        save_result(result, out.staging, model)
+        save_png(image, out.path("input.png"))
+        save_png(recon, out.path("reconstruction.png"))
+        out.write_json("metrics.json", metrics)
+    print(f"{args.method} inversion, {args.steps} steps, w = {args.guidance:g}: reconstruction PSNR "
+          f"{metrics['psnr_db']:.2f} dB" + (f", SSIM {metrics['ssim']:.3f}" if "ssim" in metrics else "")
+          + f" ({metrics['seconds']:.1f} s) -> {args.out}")
+    return metrics

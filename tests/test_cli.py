@@ -1,0 +1,218 @@
+"""The ``nti-edu`` command line: each command end to end on tiny random components, offline.
+
+Most tests call ``main([...])`` in-process (imports and the model folder are shared); one runs
+``python -m nti_edu --help`` in a subprocess. Tests that need the trained embedded model are skipped
+while it is missing from the package.
+"""
+import csv
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from nti_edu.cli import main
+from nti_edu.images import MIN_SIDE, pil_to_tensor, tensor_to_pil
+from nti_edu.metrics import psnr
+from nti_edu.models import load_model
+from nti_edu.models.loading import EMBEDDED_DIR
+from nti_edu.storage import load_result
+from nti_edu.reconstruction import reconstruct
+
+PROMPT = "a red circle"
+
+
+def embedded_available() -> bool:
+    return (EMBEDDED_DIR / "unet").is_dir()
+
+
+needs_embedded = pytest.mark.skipif(not embedded_available(), reason="the embedded model is not in the package yet")
+
+
+class NetworkBlocked(RuntimeError):
+    pass
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every attempt to open a connection fails: the commands must not need the network."""
+    def refuse(*args, **kwargs):
+        raise NetworkBlocked(f"network access attempted in an offline test: {args[1:] or args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture(scope="module")
+def image_file(tmp_path_factory):
+    """A 32x32 RGB test image (the tiny model's side): a red disc on a blue background."""
+    y, x = np.mgrid[:32, :32]
+    arr = np.zeros((32, 32, 3), np.uint8)
+    arr[...] = (40, 80, 225)
+    arr[(x - 16) ** 2 + (y - 16) ** 2 < 81] = (220, 30, 30)
+    path = tmp_path_factory.mktemp("img") / "disc.png"
+    Image.fromarray(arr).save(path)
+    return path
+
+
+def read_png(path) -> torch.Tensor:
+    return pil_to_tensor(Image.open(path))  # (1, 3, H, W)
+
+
+@pytest.fixture(scope="module")
+def inverted(tiny_model_dir, image_file, tmp_path_factory):
+    """A null-text inversion written by ``nti-edu invert`` (4 steps, 2 inner iterations)."""
+    out = tmp_path_factory.mktemp("inv") / "nti"
+    code = main(["invert", str(image_file), "--prompt", PROMPT, "--model", str(tiny_model_dir),
+                 "--steps", "4", "--inner-steps", "2", "--out", str(out), "-q"])
+    assert code == 0
+    return out
+
+
+def test_help_runs_as_a_module():
+    done = subprocess.run([sys.executable, "-m", "nti_edu", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for command in ("demo", "invert", "edit", "sweep"):
+        assert command in done.stdout
+
+
+def test_help_documents_the_image_rule(capsys):
+    assert main(["invert", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"under {MIN_SIDE} pixels are refused" in text  # the same limit as nti_edu.images
+    assert "composited over white" in text and "16-bit" in text and "centred square" in text
+
+
+def test_invert_writes_a_consistent_result(tiny_model_dir, image_file, inverted, no_network):
+    files = sorted(p.name for p in inverted.iterdir())
+    assert files == ["input.png", "inversion.json", "inversion.safetensors", "metrics.json", "reconstruction.png"]
+    metrics = json.loads((inverted / "metrics.json").read_text())
+    model = load_model(str(tiny_model_dir))
+    result = load_result(inverted, model)
+    assert result.method == "null-text" and result.num_steps == 4 and result.w == 7.5 and len(result.emb_null) == 4
+    image = read_png(inverted / "input.png")
+    assert torch.equal(image, read_png(image_file))  # 32x32 already: used as it is
+    recon = reconstruct(model, result)  # (1, 3, 32, 32)
+    assert metrics["psnr_db"] == pytest.approx(psnr(recon, image).item(), abs=1e-3)
+    assert torch.equal(read_png(inverted / "reconstruction.png"), pil_to_tensor(tensor_to_pil(recon)))
+
+
+def test_invert_is_offline(tiny_model_dir, image_file, tmp_path, no_network):
+    with pytest.raises(NetworkBlocked):  # the fixture does block
+        socket.create_connection(("example.com", 80))
+    out = tmp_path / "ddim"
+    assert main(["invert", str(image_file), "--prompt", PROMPT, "--model", str(tiny_model_dir), "--method", "ddim",
+                 "--steps", "3", "--guidance", "1", "--out", str(out), "-q"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["method"] == "ddim"
+
+
+def test_direct_inversion_reconstructs_up_to_the_vae(tiny_model_dir, image_file, tmp_path):
+    """Direct inversion retraces the pivots exactly, so its PSNR is the VAE round trip's."""
+    out = tmp_path / "direct"
+    assert main(["invert", str(image_file), "--prompt", PROMPT, "--model", str(tiny_model_dir), "--method",
+                 "direct", "--steps", "3", "--out", str(out), "-q"]) == 0
+    model = load_model(str(tiny_model_dir))
+    image = read_png(image_file)
+    vae_only = psnr(model.latent_to_image(model.image_to_latent(image)), image).item()
+    assert json.loads((out / "metrics.json").read_text())["psnr_db"] == pytest.approx(vae_only, abs=0.05)
+
+
+@pytest.mark.parametrize("mode, prompt, extra", [
+    ("plain", "a blue circle", []),
+    ("swap", "a blue circle", ["--blend", "red", "blue"]),
+    ("refine", "a big red circle", ["--reweight", "big=2"]),
+    ("reweight", None, ["--reweight", "red=3"]),
+])
+def test_edit_modes(tiny_model_dir, inverted, tmp_path, mode, prompt, extra):
+    out = tmp_path / mode
+    argv = ["edit", str(inverted), "--mode", mode, "--model", str(tiny_model_dir), "--out", str(out), "-q", *extra]
+    assert main(argv + (["--prompt", prompt] if prompt else [])) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["edit.json", "edited.png", "source.png"]
+    info = json.loads((out / "edit.json").read_text())
+    assert info["mode"] == mode and info["target_prompt"] == (prompt or PROMPT) and info["num_steps"] == 4
+    source, edited = read_png(out / "source.png"), read_png(out / "edited.png")
+    # the source branch is the reconstruction (up to 8-bit rounding), the target branch differs from it
+    assert (source - read_png(inverted / "reconstruction.png")).abs().max() <= 1 / 255 + 1e-6
+    assert (edited - source).abs().max() > 0.02
+    assert info["edited_vs_source"]["psnr_db"] == pytest.approx(psnr(edited, source).item(), abs=0.2)
+
+
+def test_edit_auto_picks_swap_or_refine(tiny_model_dir, inverted, tmp_path, capsys):
+    for prompt, mode in (("a blue circle", "swap"), ("a small red circle", "refine")):
+        assert main(["edit", str(inverted), "--prompt", prompt, "--model", str(tiny_model_dir), "--out",
+                     str(tmp_path / mode), "-q"]) == 0
+        assert json.loads((tmp_path / mode / "edit.json").read_text())["mode"] == mode
+        assert f"using {mode}" in capsys.readouterr().err
+
+
+def test_sweep_table_matches_the_library(tiny_model_dir, image_file, tmp_path):
+    from nti_edu.inversion import invert, resample
+
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(image_file), "--prompt", PROMPT, "--model", str(tiny_model_dir), "--steps", "3,2",
+                 "--guidance", "1,3", "--out", str(out), "-q"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["input.png", "sweep.csv", "sweep.png"]
+    with open(out / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(int(r["steps"]), float(r["w"])) for r in rows] == [(2, 1.0), (2, 3.0), (3, 1.0), (3, 3.0)]
+    model, image = load_model(str(tiny_model_dir)), read_png(image_file)
+    inverted = invert(model, image, PROMPT, num_steps=3, w=3.0)
+    expected = psnr(model.latent_to_image(resample(model, inverted)[-1]), image).item()
+    assert float(rows[-1]["psnr_db"]) == pytest.approx(expected, abs=1e-3)
+    assert all(float(r["final_drift"]) > 0 for r in rows)
+    assert Image.open(out / "sweep.png").size[0] > 300
+
+
+def test_demo_on_tiny_components(tiny_model_dir, tmp_path, capsys, no_network):
+    from nti_edu.cli.demo import world_images
+    from nti_edu.inversion import invert
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--model", str(tiny_model_dir), "--n", "2", "--steps", "3", "--inner-steps", "1",
+                 "--out", str(out), "-q"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["demo.png", "metrics.json"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    rows = metrics["images"]
+    assert len(rows) == 2 and "face" in rows[0]["prompt"] and rows[0]["edit"] == "+ sunglasses"
+    assert "sunglasses" in rows[0]["target_prompt"] and "face" not in rows[1]["prompt"]
+    model = load_model(str(tiny_model_dir))
+    images, prompts, _ = world_images(model, 2, 0)
+    assert prompts == [r["prompt"] for r in rows]
+    recon = reconstruct(model, invert(model, images, prompts, num_steps=3, w=1.0))
+    assert rows[1]["ddim_w1"]["psnr_db"] == pytest.approx(psnr(recon, images)[1].item(), abs=1e-3)
+    printed = capsys.readouterr().out
+    assert rows[0]["prompt"] in printed and "mean" in printed
+    width, height = Image.open(out / "demo.png").size
+    assert width > height > 200  # 2 rows x 5 columns
+
+
+@needs_embedded
+def test_demo_on_the_embedded_model_offline(tmp_path, no_network):
+    """The main job, shortened (2 images, 20 steps, 5 inner iterations): null-text inversion at w = 7.5
+    reconstructs better than DDIM inversion at w = 7.5, offline."""
+    out = tmp_path / "demo"
+    start = time.perf_counter()
+    assert main(["demo", "--n", "2", "--steps", "20", "--inner-steps", "5", "--out", str(out), "-q"]) == 0
+    assert time.perf_counter() - start < 120
+    mean = json.loads((out / "metrics.json").read_text())["mean_psnr_db"]
+    assert mean["null_text_w7.5"] > mean["ddim_w7.5"] + 3
+    assert mean["ddim_w1"] > mean["ddim_w7.5"]
+
+
+@needs_embedded
+def test_invert_on_the_embedded_model_offline(tmp_path, no_network):
+    from nti_edu.world import make_example
+
+    path = tmp_path / "scene.png"
+    ex = make_example(1_000_000_007)
+    tensor_to_pil(ex.image).save(path)
+    out = tmp_path / "inv"
+    assert main(["invert", str(path), "--prompt", ex.prompt, "--steps", "20", "--inner-steps", "5",
+                 "--out", str(out), "-q"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["psnr_db"] > 20
