@@ -40,10 +40,20 @@ class NetworkBlocked(RuntimeError):
 
 @pytest.fixture
 def no_network(monkeypatch):
-    """Every attempt to open a connection fails: the commands must not need the network."""
+    """Every attempt to open a connection fails: the commands must not need the network.
+
+    The Hugging Face libraries' offline mode (which conftest.py turns on) is turned off here, as it is
+    on a user's machine, so that a library reaching for the network would hit the blocked socket.
+    """
+    import diffusers.utils.hub_utils
+    import huggingface_hub.constants
+
     def refuse(*args, **kwargs):
         raise NetworkBlocked(f"network access attempted in an offline test: {args[1:] or args}")
 
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(diffusers.utils.hub_utils, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)

@@ -1,7 +1,6 @@
 """Bad input to ``nti-edu``: one line on stderr (``nti-edu: error: ...``), exit status 2 (1 for a
 diverged optimisation, 130 for Ctrl-C), and nothing half-written. Images that can be converted are
 converted, with a note, by the rule in ``nti_edu.images``."""
-import json
 import math
 import shutil
 
@@ -132,7 +131,8 @@ def test_large_image_is_cropped_and_resized(tiny_model_dir, tmp_path, capsys):
     path = tmp_path / "wide.png"
     img.save(path)
     assert main(invert_args(tiny_model_dir, path, tmp_path / "out")) == 0
-    assert "1600x900 pixels; cropped the centred 900x900 square, resized to the model's 32x32" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "1600x900 pixels; cropped the centred 900x900 square, resized to the model's 32x32" in err
     used = pil_to_tensor(Image.open(tmp_path / "out" / "input.png"))
     assert torch.equal(used, pil_to_tensor(square_resize(img, 32)))
 

@@ -95,5 +95,6 @@ def word_scale(text: str) -> tuple[str, float]:
     except ValueError:
         value = math.nan
     if not sep or not word.strip() or " " in word.strip() or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected WORD=SCALE with one word and a finite scale (e.g. red=2), got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected WORD=SCALE with one word and a finite scale (e.g. red=2), "
+                                         f"got {text!r}")
     return word.strip(), value

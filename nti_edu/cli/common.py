@@ -71,8 +71,8 @@ def check_steps(model, num_steps: int, method: str = "ddim") -> int:
         raise CliError(f"--steps {num_steps} is beyond this model's schedule: at most {most} DDIM steps "
                        f"({model.schedule.num_train_timesteps} training timesteps)")
     if method == "null-text" and num_steps > 100:
-        raise CliError(f"--steps {num_steps}: null-text inversion allows at most 100 steps (its learning rate decays as "
-                         f"1e-2 * (1 - i / 100)), got {num_steps}")
+        raise CliError(f"--steps {num_steps}: null-text inversion allows at most 100 steps (its learning rate "
+                       "decays as 1e-2 * (1 - i / 100))")
     return num_steps
 
 

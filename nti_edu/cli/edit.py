@@ -105,17 +105,23 @@ def load_checked(folder: str, model):
         raise ValueError(f"{err}{hint}") from err
 
 
-def run(args) -> dict:
-    from ..editing import edit
+def read_prompts(args) -> tuple[str, str]:
+    """(source prompt, target prompt) from the saved inversion and --prompt (reweight: the source's)."""
     from ..storage import read_settings
 
-    prompts = read_settings(args.inversion)["prompts"]  # 1. cheap checks: the inversion's files, the prompts
+    prompts = read_settings(args.inversion)["prompts"]
     if args.index >= len(prompts):
         raise CliError(f"--index {args.index} is out of range: {args.inversion} holds {len(prompts)} image(s)")
     source = prompts[args.index]
-    target = args.prompt if args.prompt is not None else source if args.mode == "reweight" else None
-    if target is None:
+    if args.prompt is None and args.mode != "reweight":
         raise CliError(f"--prompt is required for --mode {args.mode} (the source prompt is {source!r})")
+    return source, source if args.prompt is None else args.prompt
+
+
+def run(args) -> dict:
+    from ..editing import edit
+
+    source, target = read_prompts(args)  # 1. cheap checks: the inversion's files, the prompts, the mode
     mode = resolve_mode(args.mode, source, target)
     with StagedOutputs(args.out) as out:
         model = load(args)  # 2. the model, the saved inversion's compatibility, the controller
