@@ -216,3 +216,67 @@ def test_cuda_graphs_honour_the_early_stop_read_one_iteration_late(tiny_model):
     plain, fast = null_text_inversion(model, x, PROMPTS, **kwargs), fast_null_text_inversion(model, x, PROMPTS, **kwargs)
     emb, loss = largest_differences(plain, fast)
     assert emb <= 1e-9 and loss <= 1e-12
+
+
+class ReplayByRunning:
+    """Stands in for a CUDA graph on the CPU: replaying runs the recorded function again, on whatever
+    the static buffers hold, so the graph runner's bookkeeping (static inputs, undoing the warm-up runs)
+    is checked here; only the recording itself needs a GPU."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def replay(self):
+        self.fn()
+
+
+def fake_capture(fn, warmup: int = 2):
+    for _ in range(warmup):  # warm-up runs change the state, as on the GPU
+        fn()
+    return ReplayByRunning(fn)
+
+
+def test_graph_runner_bookkeeping_on_the_cpu(model64, monkeypatch):
+    import dataclasses
+
+    from nti_edu.fast import fast_optimize_nulls, runners
+    from nti_edu.fast.settings import resolve
+    from nti_edu.null_text import optimize_nulls, pivots
+
+    monkeypatch.setattr(runners, "capture", fake_capture)
+    x = images(model64, 2, seed=3)
+    latents, emb_cond, _ = pivots(model64, x, PROMPTS, num_steps=4)
+    kwargs = dict(num_inner_steps=4, early_stop_eps=early_stop_between(model64, x), progress=False)
+    runner = runners.GraphRunner(model64, dataclasses.replace(resolve(model64), cuda_graph=True, cache=False))
+    for _ in range(2):  # a second run on the same runner records again, for its own state
+        nulls, losses = fast_optimize_nulls(model64, latents, emb_cond, runner=runner, **kwargs)
+        plain_nulls, plain_losses = optimize_nulls(model64, latents, emb_cond, **kwargs)
+        assert max((u - v).abs().max().item() for u, v in zip(nulls, plain_nulls)) <= 1e-9
+        assert [len(h) for h in losses] == [len(h) for h in plain_losses]
+    assert len(runner.forwards) == 1  # one recorded forward serves the conditional and the guided step
+
+
+@pytest.mark.parametrize("precision", [None, "bf16"])
+def test_an_inner_iteration_never_reads_a_device_value_on_the_host(tiny_model, precision):
+    """What a CUDA graph needs, checked on the CPU: under FakeTensorMode (shapes without data) any op
+    whose result depends on tensor values, such as ``.item()`` or ``if tensor:``, raises."""
+    import dataclasses
+
+    from torch._subclasses.fake_tensor import DataDependentOutputException, FakeTensorMode
+
+    from nti_edu.fast.inner import StepState, inner_iteration
+    from nti_edu.fast.runners import EagerRunner
+    from nti_edu.fast.settings import resolve
+
+    model = tiny_model
+    runner = EagerRunner(model, dataclasses.replace(resolve(model, precision=precision), cache=False))
+    x_t, emb_null = torch.randn(2, *model.latent_shape), model.null_embedding(2)
+    state = StepState.allocate(x_t, emb_null, torch.float32)
+    state.load(x_t, 981, torch.randn_like(x_t), torch.randn_like(x_t), 0.5, 0.6, 1e-5)
+    state.adam.set_step(1, 1e-2)
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        inner_iteration(state, lambda emb: runner.eps(state.x_t, state.t, emb), 7.5)  # forward, backward, Adam
+        with torch.no_grad():
+            runner.eps(x_t, state.t, emb_null)  # the recorded forward
+        with pytest.raises(DataDependentOutputException):
+            bool(state.active.any())  # the check itself catches a host read

@@ -34,10 +34,11 @@ class EagerRunner:
 
     def eps(self, x, t: torch.Tensor, emb, part=None) -> torch.Tensor:
         """eps_theta(x, t, emb) (B, C, h, w) in the work dtype; from the cached part when given."""
+        dtype = self.settings.unet_dtype  # inputs in the weights' dtype; autocast lowers them further
         with self.settings.autocast():
-            emb = emb.to(self.settings.unet_dtype)  # (B, L, D); differentiable
+            emb = emb.to(dtype)  # (B, L, D); differentiable
             out = rest_of_unet(self.unet, part, emb) if part is not None else \
-                self.call(self.layout(x), t, encoder_hidden_states=emb).sample
+                self.call(self.layout(x.to(dtype)), t, encoder_hidden_states=emb).sample
         return out.to(self.settings.work_dtype)  # (B, C, h, w)
 
     @torch.no_grad()
@@ -52,7 +53,7 @@ class EagerRunner:
         self.part = None
         if self.settings.cache and can_split(self.unet, x_t):
             with self.settings.autocast():
-                self.part = prompt_free_part(self.unet, self.layout(x_t), self.t)
+                self.part = prompt_free_part(self.unet, self.layout(x_t.to(self.settings.unet_dtype)), self.t)
 
     @torch.no_grad()
     def predict_at_step(self, emb) -> torch.Tensor:
@@ -102,7 +103,7 @@ class GraphRunner(EagerRunner):
 
     def __init__(self, model, settings: FastSettings):
         super().__init__(model, settings)
-        self.forwards, self.iteration = {}, None
+        self.forwards, self.iteration, self.recorded_for = {}, None, None
 
     def graphed_eps(self, x, t: int, emb) -> torch.Tensor:
         key = (tuple(x.shape), x.dtype, tuple(emb.shape))
@@ -120,12 +121,13 @@ class GraphRunner(EagerRunner):
         return self.graphed_eps(self.x_t, self.t_int, emb)
 
     def iterate(self, state: StepState, w: float) -> None:
-        if self.iteration is None:  # record once, at the first sampling step, and undo the warm-up runs
+        if self.recorded_for != (id(state), w):  # record once per state, then undo the warm-up runs
             saved = [tensor.clone() for tensor in state.mutable()]
             self.iteration = capture(lambda: super(GraphRunner, self).iterate(state, w))
+            self.recorded_for = (id(state), w)
             for tensor, value in zip(state.mutable(), saved):
                 tensor.copy_(value)
-        self.iteration.replay()
+        self.iteration.replay()  # reads and writes the state's buffers, which never move
 
 
 def make_runner(model, settings: FastSettings) -> EagerRunner:

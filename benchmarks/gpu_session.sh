@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The GPU work of issue 7 (fast null-text inversion), for a session that is lent a GPU machine.
+#
+# Here, once:   bash benchmarks/fetch_wheels.sh          (diffusers' wheel into .whl/, git-ignored)
+# Then two calls of the device tool (each must end within 10 minutes; each writes into $OUT):
+#   run(command="bash benchmarks/gpu_session.sh test sd15", carry=[".whl"], timeout_s=600)
+#   run(command="bash benchmarks/gpu_session.sh train embedded", carry=[".whl"], timeout_s=600)
+#
+# Stages, in the order given on the command line (install always runs first):
+#   test      tests/test_fast_null_text.py on the GPU: the CUDA-graph and bf16 tests that CPU CI skips  (~1 min)
+#   sd15      the benchmark on SD 1.5's UNet (random weights): official loop vs fast path, batches    (~7 min)
+#   train     PLACEHOLDER for the embedded model's GPU training (owned by the training issue)
+#   embedded  the benchmark on the embedded model (trained if nti_edu/assets/embedded exists)        (~2 min)
+#   compile   the sd15 benchmark again, with a torch.compile row                                      (~8 min)
+# Results come back from $OUT: nti_speed_gpu_*.md (tables), *.log (full output), nvidia-smi.txt.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/nti_out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+
+# -- install: the carried wheels (diffusers), and the checkout itself on the path -------------------------
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    || { echo "no wheels in .whl/: run benchmarks/fetch_wheels.sh here and carry .whl"; exit 1; }
+export PYTHONPATH=/tmp/site:$PWD
+nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+python3 -c "import torch, diffusers, transformers; print('torch', torch.__version__, 'diffusers', diffusers.__version__,
+'transformers', transformers.__version__, torch.cuda.get_device_name())" || exit 1
+
+stages=("$@")
+[ ${#stages[@]} -eq 0 ] && stages=(test sd15)
+for stage in "${stages[@]}"; do
+  case "$stage" in
+    test)
+      # the CUDA tests: graphs (fp32 and bf16) against the plain loop, the late-read early stop in float64
+      timeout 240 python3 -m pytest tests/test_fast_null_text.py -q -rs -p no:cacheprovider 2>&1 \
+        | tee "$OUT/pytest_gpu.log" ;;
+    sd15)
+      timeout 500 python3 benchmarks/nti_speed.py --device cuda --skip-embedded --repeats 3 \
+        --out "$OUT/nti_speed_gpu_sd15.md" 2>&1 | tee "$OUT/nti_speed_gpu_sd15.log" ;;
+    train)
+      # PLACEHOLDER, owned by the embedded model's training issue (not written here). Replace this echo by
+      # the agreed command, e.g.
+      #   python3 -m nti_edu.train --device cuda --out runs/embedded --export nti_edu/assets/embedded ...
+      # and copy what must come back (at most 8 files in $OUT in all) into $OUT.
+      echo "train: placeholder, nothing run" ;;
+    embedded)
+      timeout 300 python3 benchmarks/nti_speed.py --device cuda --skip-sd15 --repeats 3 \
+        --out "$OUT/nti_speed_gpu_embedded.md" 2>&1 | tee "$OUT/nti_speed_gpu_embedded.log" ;;
+    compile)
+      timeout 560 python3 benchmarks/nti_speed.py --device cuda --skip-embedded --repeats 1 --compile \
+        --batches 1 --out "$OUT/nti_speed_gpu_compile.md" 2>&1 | tee "$OUT/nti_speed_gpu_compile.log" ;;
+    *)
+      echo "unknown stage $stage (test, sd15, train, embedded, compile)"; exit 2 ;;
+  esac
+done

@@ -1,0 +1,442 @@
+"""Null-text inversion speed: the official loop as it runs, against nti_edu's readable and fast paths.
+
+    python benchmarks/nti_speed.py --device cpu --threads 2 --out benchmarks/nti_speed_cpu.md
+    python benchmarks/nti_speed.py --device cuda --out $OUT/nti_speed_gpu.md     # benchmarks/gpu_session.sh
+    python benchmarks/nti_speed.py --device cpu --quick --out /tmp/nti_speed.md  # a smoke run
+
+Every configuration runs in this one process on the same device, interleaved when repeated, on the same
+pivots. On CUDA the model is Stable Diffusion 1.5's UNet with random weights (a random UNet of that
+architecture costs the same per call), then the embedded model; on the CPU the embedded model (its trained
+weights when nti_edu/assets/embedded exists, else random weights of its architecture). Pivots are computed
+once, outside the timed loops, except in the "end to end" row. benchmarks/README.md explains the techniques.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+from nti_edu.ddim import ddim_step  # noqa: E402
+from nti_edu.fast import fast_optimize_nulls  # noqa: E402
+from nti_edu.fast.loop import FastPredictions  # noqa: E402
+from nti_edu.fast.runners import make_runner  # noqa: E402
+from nti_edu.fast.settings import resolve  # noqa: E402
+from nti_edu.guidance import guided_eps  # noqa: E402
+from nti_edu.inversion import ddim_invert  # noqa: E402
+from nti_edu.metrics import psnr  # noqa: E402
+from nti_edu.null_text import optimize_nulls, pivots  # noqa: E402
+from nti_edu.reconstruction import reconstruct_latents  # noqa: E402
+from nti_edu.result import InversionResult  # noqa: E402
+
+GIB = 2**30
+
+
+# -- the reference: the official notebook's loop, as it runs ---------------------------------------
+def official_loop(model, latents, emb_cond, *, num_inner_steps=10, early_stop_eps=1e-5, w=7.5):
+    """``null_optimization`` of the official null_text_w_ptp.ipynb, as it runs there: float32, the UNet's
+    weights left trainable (a loaded pipeline leaves them so; their gradients pile up unused), one
+    ``loss.item()`` per inner iteration, a fresh Adam per step with lr 1e-2 * (1 - i / 100), the
+    conditional prediction once per step, and a batched (null, cond) call for the guided step. One image."""
+    unet, N = model.unet, len(latents) - 1
+    unet.requires_grad_(True)
+    try:
+        emb_null, x_t, nulls, histories = model.null_embedding(1), latents[-1], [], []
+        for i, (t, t_prev) in enumerate(model.schedule.pairs(N)):
+            emb_null, x_t, history = official_step(model, i, t, t_prev, x_t, emb_null, emb_cond, latents[N - i - 1],
+                                                   num_inner_steps, early_stop_eps, w)
+            nulls.append(emb_null)
+            histories.append(history)
+        return nulls, histories
+    finally:
+        unet.requires_grad_(False)
+        unet.zero_grad(set_to_none=True)
+
+
+def official_step(model, i, t, t_prev, x_t, emb_null, emb_cond, pivot_prev, num_inner_steps, early_stop_eps, w):
+    unet, a_t, a_prev = model.unet, model.schedule.alpha_bar_at(t), model.schedule.alpha_bar_at(t_prev)
+    t_tensor = torch.tensor(t)  # scheduler.timesteps[i]: a CPU tensor
+    emb_null = emb_null.clone().detach().requires_grad_(True)
+    optimizer = torch.optim.Adam([emb_null], lr=1e-2 * (1.0 - i / 100.0))
+    with torch.no_grad():
+        eps_cond = unet(x_t, t_tensor, encoder_hidden_states=emb_cond).sample
+    history = []
+    for _ in range(num_inner_steps):
+        eps_null = unet(x_t, t_tensor, encoder_hidden_states=emb_null).sample
+        loss = F.mse_loss(ddim_step(x_t, guided_eps(eps_null, eps_cond, w), a_t, a_prev), pivot_prev)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history.append(loss.item())  # the host waits for the device here, every iteration
+        if early_stop_eps is not None and history[-1] < early_stop_eps + i * 2e-5:
+            break
+    with torch.no_grad():
+        eps = unet(torch.cat([x_t, x_t]), t_tensor, encoder_hidden_states=torch.cat([emb_null, emb_cond])).sample
+        eps_null, eps_cond = eps.chunk(2)
+        x_t = ddim_step(x_t, guided_eps(eps_null, eps_cond, w), a_t, a_prev)
+    return emb_null[:1].detach(), x_t, history
+
+
+# -- models ---------------------------------------------------------------------------------------
+def sd15_shaped_model(device: str, folder: Path):
+    """Stable Diffusion 1.5's UNet with random weights, plus tiny VAE and text encoder (width 768)."""
+    from diffusers import UNet2DConditionModel
+
+    from nti_edu.models import load_model
+    from nti_edu.models.random_init import SD15_UNET_CONFIG, TINY_UNET_CONFIG, save_random_sd
+
+    model = load_model(str(save_random_sd(folder, unet_config=TINY_UNET_CONFIG | {"cross_attention_dim": 768})))
+    torch.manual_seed(0)
+    with torch.device(device):
+        model.unet = UNet2DConditionModel(**SD15_UNET_CONFIG).requires_grad_(False).eval()
+    return model.to(device), "Stable Diffusion 1.5's UNet, random weights (859.5M parameters)"
+
+
+def embedded_model(device: str):
+    """The trained embedded model if it exists, else random weights of its architecture."""
+    from nti_edu.models import LatentDiffusion, load_model
+    from nti_edu.models.loading import EMBEDDED_DIR
+    from nti_edu.models.random_init import SD_SCHEDULER_CONFIG
+    from nti_edu.schedule import NoiseSchedule
+    from nti_edu.train.config import TrainConfig
+    from nti_edu.train.diffusion import build_text_and_unet
+    from nti_edu.train.vae import build_vae
+    from nti_edu.world import build_tokenizer
+
+    if (EMBEDDED_DIR / "unet").is_dir():
+        return load_model("embedded", device=device), "the embedded model (trained weights)"
+    cfg, tokenizer = TrainConfig(), build_tokenizer()
+    vae, (text_encoder, unet) = build_vae(cfg), build_text_and_unet(cfg, tokenizer)
+    model = LatentDiffusion(unet, vae, text_encoder, tokenizer, NoiseSchedule.from_config(SD_SCHEDULER_CONFIG))
+    return model.to(device), "the embedded model's architecture, random weights (not trained yet)"
+
+
+# -- measuring ------------------------------------------------------------------------------------
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device: str):
+    """(fn's result, wall seconds, process CPU seconds, peak GiB allocated on CUDA or None)."""
+    sync(device)
+    if device == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    sync(device)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return out, wall, cpu, torch.cuda.max_memory_allocated() / GIB if device == "cuda" else None
+
+
+class Runs:
+    """Timings per configuration (every repeat) and each configuration's first result."""
+
+    def __init__(self, device: str):
+        self.device, self.times, self.results, self.notes = device, {}, {}, {}
+
+    def run(self, name: str, fn, note: str = "") -> None:
+        try:
+            out, wall, cpu, peak = timed(fn, self.device)
+        except Exception as err:  # a variant that fails on this device is reported, not fatal
+            self.notes[name] = f"failed: {type(err).__name__}: {str(err).splitlines()[0][:160]}"
+            print(f"{name}: {self.notes[name]}", flush=True)
+            return
+        self.times.setdefault(name, []).append((wall, cpu, peak))
+        self.results.setdefault(name, out)
+        self.notes.setdefault(name, note)
+        print(f"{name}: {wall:.2f} s wall, {cpu:.2f} s CPU" + (f", {peak:.2f} GiB" if peak else ""), flush=True)
+
+    def median(self, name: str, column: int = 0):
+        values = [row[column] for row in self.times.get(name, []) if row[column] is not None]
+        return statistics.median(values) if values else None
+
+
+def fast_run(model, latents, emb_cond, args, early_stop_eps=None, **options):
+    """A closure running the fast loop with fresh settings (graphs are recorded inside the timing)."""
+    def run():
+        runner = make_runner(model, resolve(model, **options))
+        return fast_optimize_nulls(model, latents, emb_cond, num_inner_steps=args.inner, early_stop_eps=early_stop_eps,
+                                   progress=False, runner=runner)
+    return run
+
+
+def restoring_layout(model, fn):
+    """fn, then the UNet's weights back in the default layout (channels_last converts them in place)."""
+    def run():
+        try:
+            return fn()
+        finally:
+            model.unet.to(memory_format=torch.contiguous_format)
+    return run
+
+
+def end_to_end(model, x_0, emb_cond, args, **options):
+    """Pivots (DDIM inversion at w = 1) and the null-text loop through one fast runner, as
+    ``fast_null_text_inversion`` does after encoding the image and the prompt."""
+    def run():
+        runner = make_runner(model, resolve(model, **options))
+        latents = ddim_invert(FastPredictions(model, runner), x_0, emb_cond, num_steps=args.steps, w=1.0)
+        return fast_optimize_nulls(model, latents, emb_cond, num_inner_steps=args.inner, early_stop_eps=None,
+                                   progress=False, runner=runner)
+    return run
+
+
+# -- the sections ------------------------------------------------------------------------------
+def loop_rows(model, latents, emb_cond, args, device: str) -> list:
+    """(name, closure, note) of every configuration for one image, float32 weights."""
+    kw = dict(num_inner_steps=args.inner, early_stop_eps=None, progress=False)
+    rows = [("official loop (reference)", lambda: official_loop(model, latents, emb_cond, early_stop_eps=None,
+                                                                num_inner_steps=args.inner),
+             "fp32, trainable UNet weights, loss.item() every iteration"),
+            ("readable loop (null_text.py)", lambda: optimize_nulls(model, latents, emb_cond, **kw),
+             "fp32, frozen weights, one sync per iteration")]
+    if device == "cpu":
+        rows += [("fast, fp32, eager", fast_run(model, latents, emb_cond, args, cache=False), "no host sync"),
+                 ("fast, fp32, eager + cache", fast_run(model, latents, emb_cond, args), "prompt-free part once per step"),
+                 ("fast, fp32, cache + channels-last", restoring_layout(model, fast_run(
+                     model, latents, emb_cond, args, channels_last=True)), ""),
+                 ("fast, bf16 autocast, cache", fast_run(model, latents, emb_cond, args, precision="bf16"), "")]
+    else:
+        rows += [("fast, fp32, eager", fast_run(model, latents, emb_cond, args, cuda_graph=False), "no host sync"),
+                 ("fast, fp32, CUDA graphs", fast_run(model, latents, emb_cond, args), ""),
+                 ("fast, fp32 weights + bf16 autocast, graphs", fast_run(model, latents, emb_cond, args,
+                                                                         precision="bf16"), "")]
+    return rows
+
+
+def bf16_rows(model, latents, emb_cond, args) -> list:
+    """CUDA configurations with the UNet's weights in bf16 (frozen weights need no float32 copy)."""
+    rows = [("fast, bf16 weights, eager", fast_run(model, latents, emb_cond, args, cuda_graph=False), ""),
+            ("fast, bf16 weights, CUDA graphs", fast_run(model, latents, emb_cond, args), "the default on CUDA"),
+            ("fast, bf16, graphs + channels-last", restoring_layout(model, fast_run(
+                model, latents, emb_cond, args, channels_last=True)), ""),
+            ("fast, bf16, graphs, end to end", end_to_end(model, latents[0], emb_cond, args),
+             "pivots included (50 more UNet calls)")]
+    if args.compile:
+        rows.append(("fast, bf16, graphs + torch.compile", fast_run(model, latents, emb_cond, args, compile=True),
+                     "compile time included"))
+    return rows
+
+
+def run_rows(runs: Runs, rows: list, repeats: int, slow: float = 20.0):
+    """Run every row ``repeats`` times, interleaved; on CUDA a row that took over ``slow`` seconds runs once
+    (the eager rows wait on Python; repeating them would not fit one 10-minute call)."""
+    for r in range(repeats):
+        for name, fn, note in rows:
+            if r == 0 or runs.device != "cuda" or (runs.median(name) or 0.0) < slow:
+                runs.run(name, fn, note)
+
+
+def world_images(n: int, device: str):
+    """n held-out world images (B, 3, 64, 64) on the device and their prompts."""
+    from nti_edu.world import heldout_seeds, make_batch
+
+    images, prompts = make_batch(heldout_seeds(n))[:2]
+    return images.to(device), prompts
+
+
+def loss_difference(reference, other) -> float | None:
+    """Largest relative difference between two runs' per-step loss curves (same iteration counts)."""
+    pairs = [(p, q) for u, v in zip(reference, other) for p, q in zip(u, v)]
+    return max(abs(p - q) / max(abs(p), 1e-30) for p, q in pairs) if pairs else None
+
+
+def reconstruction_db(model, latents, emb_cond, nulls, images=None) -> float:
+    """PSNR (dB) of the reconstruction at w = 7.5 against the input images when a VAE fits, else the
+    latent signal-to-error ratio 10 log10(mean x*_0^2 / mean (x_0 - x*_0)^2)."""
+    nulls = [e.to(model.dtype) for e in nulls]
+    result = InversionResult(method="null-text", prompts=[""] * emb_cond.shape[0], num_steps=len(latents) - 1, w=7.5,
+                             latents=latents, emb_cond=emb_cond, emb_null=nulls)
+    x_0 = reconstruct_latents(model, result)[-1]  # (B, C, h, w)
+    if images is not None:
+        return psnr(model.latent_to_image(x_0).cpu(), images.cpu()).mean().item()
+    err = (x_0.float() - latents[0].float()).pow(2).mean()
+    return (10 * torch.log10(latents[0].float().pow(2).mean() / err)).item()
+
+
+# -- the report -----------------------------------------------------------------------------------
+def header(args, device: str, load_before) -> list[str]:
+    import diffusers
+    import transformers
+
+    if device == "cuda":
+        where = f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
+    else:
+        where = f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
+    load_after = os.getloadavg()
+    return ["# Null-text inversion speed: the official loop against nti_edu's fast path", "",
+            f"Generated by `python benchmarks/nti_speed.py {' '.join(sys.argv[1:])}` on {time.strftime('%Y-%m-%d %H:%M')}.",
+            f"Device: {where}. Python {platform.python_version()}, torch {torch.__version__}, diffusers "
+            f"{diffusers.__version__}, transformers {transformers.__version__}.",
+            f"Load average (1, 5, 15 min) before: {fmt_load(load_before)}; after: {fmt_load(load_after)}.",
+            f"{args.steps} DDIM steps x {args.inner} inner iterations, guidance 7.5, no early stop unless a row says so; "
+            f"median of {args.repeats} interleaved repeats (on CUDA, rows slower than 20 s run once). "
+            "Techniques and reading guide: benchmarks/README.md.", ""]
+
+
+def fmt_load(load) -> str:
+    return ", ".join(f"{v:.1f}" for v in load)
+
+
+def speed_table(runs: Runs, title: str, reference: str, iterations: int, plain: str, quality: dict) -> list[str]:
+    """One markdown table: time, time per inner iteration, peak memory, ratio, and agreement with ``plain``."""
+    ref = runs.median(reference) or float("nan")
+    lines = [f"## {title}", "", "| configuration | seconds | CPU s | s / inner iteration | peak GiB | speed-up vs "
+             "reference | loss curves vs plain fp32 (max rel. diff) | reconstruction (dB) | note |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name in runs.notes:
+        wall, cpu, peak = runs.median(name), runs.median(name, 1), runs.median(name, 2)
+        if wall is None:
+            lines.append(f"| {name} | - | - | - | - | - | - | - | {runs.notes[name]} |")
+            continue
+        diff = loss_difference(runs.results[plain][1], runs.results[name][1]) if plain in runs.results else None
+        lines.append(f"| {name} | {wall:.2f} | {cpu:.2f} | {wall / iterations:.4f} | "
+                     f"{'-' if peak is None else f'{peak:.2f}'} | {ref / wall:.2f}x | "
+                     f"{'-' if diff is None else f'{diff:.1e}'} | {quality.get(name, '-')} | {runs.notes[name]} |")
+    return lines + [""]
+
+
+def batch_table(rows: list, device: str, args) -> list[str]:
+    lines = ["## Batched inversion: several images at once (fast path, default options)", "",
+             f"Measured over {args.batch_steps} steps x {args.inner} inner iterations and scaled to "
+             f"{args.steps} x {args.inner}.", "", "| images at once | seconds (measured) | s / inner iteration | "
+             "peak GiB | images per minute |", "|---|---|---|---|---|"]
+    for batch, wall, peak in rows:
+        full = wall * args.steps / args.batch_steps
+        lines.append(f"| {batch} | {wall:.2f} | {wall / (args.batch_steps * args.inner):.4f} | "
+                     f"{'-' if peak is None else f'{peak:.2f}'} | {60 * batch / full:.1f} |")
+    return lines + [""]
+
+
+# -- the runs ----------------------------------------------------------------------------------------
+def measure_batches(model, args, device: str, inputs: dict, **options) -> list:
+    """(batch, seconds, peak GiB) for each batch size, fast path with the device's default options."""
+    rows = []
+    for batch, (latents, emb_cond) in inputs.items():
+        fn = fast_run(model, latents, emb_cond, args, **options)
+        try:
+            _, wall, _, peak = timed(fn, device)
+        except (torch.cuda.OutOfMemoryError, MemoryError):
+            print(f"batch {batch}: out of memory", flush=True)
+            continue
+        rows.append((batch, wall, peak))
+        print(f"batch {batch}: {wall:.2f} s", flush=True)
+    return rows
+
+
+def embedded_section(args, device: str) -> list[str]:
+    """The embedded model: every configuration on one image, then batches; quality on real images."""
+    model, what = embedded_model(device)
+    images, prompts = world_images(max(args.batches), device)
+    latents, emb_cond, _ = pivots(model, images[:1], prompts[:1], num_steps=args.steps)
+    runs = Runs(device)
+    run_rows(runs, loop_rows(model, latents, emb_cond, args, device), args.repeats)
+    quality = {name: f"{reconstruction_db(model, latents, emb_cond, out[0], images[:1]):.2f}"
+               for name, out in runs.results.items()}
+    lines = speed_table(runs, f"One image, {what}, {device}", "official loop (reference)", args.steps * args.inner,
+                        "readable loop (null_text.py)", quality)
+    lines += early_stop_rows(model, latents, emb_cond, args, device)
+    inputs = {b: pivots(model, images[:b], prompts[:b], num_steps=args.batch_steps)[:2] for b in args.batches}
+    return lines + batch_table(measure_batches(model, args, device, inputs, **defaults(device)), device, args)
+
+
+def defaults(device: str) -> dict:
+    return {"precision": "bf16"} if device == "cuda" else {}
+
+
+def early_stop_rows(model, latents, emb_cond, args, device: str) -> list[str]:
+    """The readable and fast loops with the official early stop (it bites on a trained model only)."""
+    kw = dict(num_inner_steps=args.inner, early_stop_eps=1e-5, progress=False)
+    (_, plain), wall_plain, _, _ = timed(lambda: optimize_nulls(model, latents, emb_cond, **kw), device)
+    (_, fast), wall_fast, _, _ = timed(fast_run(model, latents, emb_cond, args, early_stop_eps=1e-5,
+                                                **defaults(device)), device)
+    count = lambda h: sum(map(len, h))  # noqa: E731
+    return ["With the official early stop (loss < 1e-5 + 2e-5 i): readable loop "
+            f"{wall_plain:.2f} s ({count(plain)} inner iterations), fast path {wall_fast:.2f} s ({count(fast)} inner "
+            f"iterations; on CUDA up to one more per step runs masked, as the stop flag is read one iteration late).", ""]
+
+
+def sd15_section(args, device: str, folder: Path) -> list[str]:
+    """SD 1.5's UNet (random weights), one 64x64x4 latent: fp32 rows, then bf16 weights, then batches."""
+    model, what = sd15_shaped_model(device, folder)
+    gen = torch.Generator().manual_seed(0)
+    x_0 = torch.randn(1, 4, 64, 64, generator=gen).to(device)  # a 512x512-equivalent latent
+    emb_cond = model.encode_prompt(["a photograph of a cat on a sofa"])
+    latents = ddim_invert(model, x_0, emb_cond, num_steps=args.steps, w=1.0)
+    inputs = {b: sd15_inputs(model, b, args.batch_steps, gen, device) for b in args.batches}  # float32 pivots
+    runs = Runs(device)
+    run_rows(runs, loop_rows(model, latents, emb_cond, args, device), args.repeats)
+    fp32_weights = {k: v.to("cpu", copy=True) for k, v in model.unet.state_dict().items()}
+    model.unet.to(torch.bfloat16)  # frees the float32 weights: the memory column is honest
+    run_rows(runs, bf16_rows(model, latents, emb_cond, args), args.repeats)
+    batches = batch_table(measure_batches(model, args, device, inputs), device, args)
+    model.unet.to(torch.float32).load_state_dict(fp32_weights)  # judge every result with the same float32 model
+    quality = {name: f"{reconstruction_db(model, latents, emb_cond, out[0]):.2f}" for name, out in runs.results.items()}
+    return speed_table(runs, f"One 64x64x4 latent, {what}, {device}", "official loop (reference)",
+                       args.steps * args.inner, "readable loop (null_text.py)", quality) + batches
+
+
+def sd15_inputs(model, batch: int, num_steps: int, gen, device: str):
+    """Pivots of ``batch`` random 64x64x4 latents and their prompt embeddings."""
+    x_0 = torch.randn(batch, 4, 64, 64, generator=gen).to(device)  # (B, 4, 64, 64)
+    emb_cond = model.encode_prompt(["a photograph of a cat on a sofa"] * batch)  # (B, 77, 768)
+    return ddim_invert(model, x_0, emb_cond, num_steps=num_steps, w=1.0), emb_cond
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
+    p.add_argument("--out", required=True, help="markdown file for the tables")
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--inner", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--batches", default="1,4,16", help="batch sizes for the batched table")
+    p.add_argument("--batch-steps", type=int, default=None, help="steps for the batched runs (default: 50 on CUDA, "
+                   "10 on the CPU)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
+    p.add_argument("--compile", action="store_true", help="also try torch.compile (CUDA; compile time counts)")
+    p.add_argument("--skip-sd15", action="store_true", help="CUDA: leave out SD 1.5's UNet")
+    p.add_argument("--skip-embedded", action="store_true", help="CUDA: leave out the embedded model")
+    p.add_argument("--quick", action="store_true", help="5 steps x 2 iterations, batches 1,2: a smoke run")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.steps, args.inner, args.repeats, args.batches, args.batch_steps = 5, 2, 1, "1,2", 5
+    args.batches = [int(b) for b in args.batches.split(",")]
+    args.batch_steps = args.batch_steps or (args.steps if args.device == "cuda" else min(10, args.steps))
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_before, lines = os.getloadavg(), []
+    if args.device == "cuda" and not args.skip_sd15:
+        with tempfile.TemporaryDirectory() as folder:
+            lines += sd15_section(args, "cuda", Path(folder))
+        write(args, load_before, lines)  # a later section that runs out of time leaves this one written
+        torch.cuda.empty_cache()
+    if args.device == "cpu" or not args.skip_embedded:
+        lines += embedded_section(args, args.device)
+    print(write(args, load_before, lines))
+
+
+def write(args, load_before, lines: list[str]) -> str:
+    text = "\n".join(header(args, args.device, load_before) + lines) + "\n"
+    Path(args.out).write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
