@@ -1,0 +1,105 @@
+"""Setting up a lecture notebook: which model, and which images.
+
+One switch at the top of every notebook picks the model, and the same cells then run for both:
+
+* ``"embedded"`` (default): the small model shipped inside nti_edu; runs on a CPU, downloads nothing.
+  The images are held-out examples of its synthetic world (never seen in training), with their prompts.
+* ``"sd15"``: Stable Diffusion 1.5 (``nti_edu.models.SD15_ID``), downloaded from the Hugging Face hub on
+  first use (about 4 GB; meant for a GPU, e.g. on Colab). The images are files or URLs you give, each
+  with a prompt that describes it.
+
+When the environment variable ``NTI_EDU_MODEL`` holds a model folder, it replaces the switch's model
+(the tests execute the notebooks with a tiny random model this way); the images stay the world's.
+"""
+from __future__ import annotations
+
+import os
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .images import load_image
+from .models import load_model
+from .models.loading import EMBEDDED, SD15_ID
+from .world import heldout_seeds, make_example
+
+MODEL_CHOICES = {"embedded": EMBEDDED, "sd15": SD15_ID}
+ENV_MODEL = "NTI_EDU_MODEL"
+IMAGE_CACHE = Path.home() / ".cache" / "nti_edu" / "images"
+
+
+def check_choice(choice: str) -> str:
+    if choice not in MODEL_CHOICES:
+        raise ValueError(f"MODEL must be one of {sorted(MODEL_CHOICES)}, got {choice!r}")
+    return choice
+
+
+def model_source(choice: str) -> str:
+    """The folder or hub id to load for ``choice``: ``$NTI_EDU_MODEL`` if set, else the choice's model."""
+    return os.environ.get(ENV_MODEL) or MODEL_CHOICES[check_choice(choice)]
+
+
+def load(choice: str = "embedded"):
+    """The model for ``choice``, on the GPU when there is one, in float32 (null-text inversion's gradients
+    are taken in float32, as in the official code)."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load_model(model_source(choice), device=device)
+    print(f"model: {model.name} on {device}; images {model.image_size}x{model.image_size}, "
+          f"latents {tuple(model.latent_shape)}")
+    return model
+
+
+def world_examples(n: int, image_size: int, where: Callable | None = None, start: int = 0):
+    """(images (n, 3, S, S), prompts, scenes): the first ``n`` held-out world examples whose scene passes
+    ``where`` (every scene if None), resized to side S when the model's side differs from the world's."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    picked = []
+    for seed in heldout_seeds(200 * n, start):
+        example = make_example(seed)
+        if where is None or where(example.scene):
+            picked.append(example)
+        if len(picked) == n:
+            break
+    if len(picked) < n:
+        raise ValueError(f"found only {len(picked)} held-out examples that pass `where` among {200 * n} seeds")
+    images = torch.stack([ex.image for ex in picked])  # (n, 3, 64, 64)
+    if images.shape[-1] != image_size:
+        images = F.interpolate(images, size=(image_size, image_size), mode="bilinear", antialias=True).clamp(0, 1)
+    return images, [ex.prompt for ex in picked], [ex.scene for ex in picked]
+
+
+def fetch(path_or_url: str) -> Path:
+    """A local path as it is; an http(s) URL downloaded once into ``IMAGE_CACHE``."""
+    if not urllib.parse.urlparse(str(path_or_url)).scheme.startswith("http"):
+        return Path(path_or_url)
+    name = Path(urllib.parse.urlparse(path_or_url).path).name or "image"
+    target = IMAGE_CACHE / name
+    if not target.is_file():
+        IMAGE_CACHE.mkdir(parents=True, exist_ok=True)
+        urllib.request.urlretrieve(path_or_url, target)
+    return target
+
+
+def user_examples(user_images: Sequence[tuple[str, str]], n: int, image_size: int):
+    """(images (k, 3, S, S), prompts) from up to ``n`` (path or URL, prompt) pairs."""
+    if not user_images:
+        raise ValueError("with MODEL = 'sd15' give your images: MY_IMAGES = [('path/or/url.jpg', 'a prompt "
+                         "that describes it'), ...]")
+    pairs = list(user_images)[:n]
+    images = torch.cat([load_image(fetch(path), image_size) for path, _ in pairs])  # (k, 3, S, S)
+    return images, [prompt for _, prompt in pairs]
+
+
+def examples(choice: str, model, n: int = 4, user_images: Sequence[tuple[str, str]] = (),
+             where: Callable | None = None):
+    """(images, prompts) for a notebook: the world's held-out examples (``where`` filters their scenes)
+    for the embedded model, the user's (path or URL, prompt) pairs for Stable Diffusion."""
+    if check_choice(choice) == "sd15" and not os.environ.get(ENV_MODEL):
+        return user_examples(user_images, n, model.image_size)
+    images, prompts, _ = world_examples(n, model.image_size, where)
+    return images, prompts

@@ -1,0 +1,141 @@
+"""Clean the lecture notebooks before a commit, and stamp their Colab badges and install cells.
+
+    python scripts/clean_notebooks.py            # rewrite notebooks/*.ipynb (and the README's badges) in place
+    python scripts/clean_notebooks.py --check    # exit 1 and name the files that are not clean
+
+Cleaning keeps the outputs of the cells marked ``# NBVAL_CHECK_OUTPUT`` (nbval compares against them)
+and drops every other output, resets execution counts, keeps only the ``tags`` and ``nbgrader`` cell
+metadata and the kernelspec of the notebook metadata, and numbers cell ids. The GitHub repository the
+badges and the install cell point to is the one constant ``REPO``.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+REPO = "nti-edu/nti_edu"  # GitHub owner/name: the only place it is written
+BRANCH = "main"
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+README = ROOT / "README.md"
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+COLAB_MARK = "# Colab setup"
+BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+README_START, README_END = "<!-- colab-badges:start -->", "<!-- colab-badges:end -->"
+KEEP_CELL_METADATA = ("tags", "nbgrader")
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+def colab_url(path: str) -> str:
+    return f"https://colab.research.google.com/github/{REPO}/blob/{BRANCH}/{path}"
+
+
+def badge(path: str) -> str:
+    """The Markdown "Open in Colab" badge of the notebook at ``path`` (relative to the repository root)."""
+    return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(path)})"
+
+
+def colab_setup_source() -> str:
+    """The first code cell: installs nti_edu on Colab (and turns its widget support on), nothing elsewhere."""
+    return "\n".join([
+        f"{COLAB_MARK}: on Google Colab this installs nti_edu; anywhere else it does nothing.",
+        "import sys",
+        "",
+        'if "google.colab" in sys.modules:',
+        f'    %pip install -q "nti_edu[notebooks] @ git+https://github.com/{REPO}@{BRANCH}"',
+        "    from google.colab import output",
+        "",
+        "    output.enable_custom_widget_manager()  # ipywidgets 8 on Colab"])
+
+
+def stamp_badge(source: str, path: str) -> str:
+    """Put the badge on the line after the first heading, replacing an old badge line."""
+    lines = [line for line in source.splitlines() if BADGE_IMAGE not in line]
+    heading = next((k for k, line in enumerate(lines) if line.startswith("#")), -1)
+    lines.insert(heading + 1, "")
+    lines.insert(heading + 2, badge(path))
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def clean_cell(cell, index: int) -> None:
+    cell.id = f"cell-{index:02d}"
+    cell.metadata = {k: v for k, v in cell.metadata.items() if k in KEEP_CELL_METADATA}
+    if cell.cell_type != "code":
+        cell.pop("outputs", None)
+        cell.pop("execution_count", None)
+        return
+    cell.execution_count = None
+    if CHECK_MARK not in cell.source:
+        cell.outputs = []
+    for output in cell.outputs:
+        if output.get("output_type") == "execute_result":
+            output.execution_count = None
+        if "metadata" in output:
+            output.metadata = {}
+
+
+def clean_notebook(nb, path: str):
+    """Clean ``nb`` (read with nbformat) in place; ``path`` is its path from the repository root."""
+    for index, cell in enumerate(nb.cells):
+        clean_cell(cell, index)
+        if cell.cell_type == "code" and cell.source.startswith(COLAB_MARK):
+            cell.source = colab_setup_source()
+    first_markdown = next((c for c in nb.cells if c.cell_type == "markdown"), None)
+    if first_markdown is not None:
+        first_markdown.source = stamp_badge(first_markdown.source, path)
+    nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    return nb
+
+
+def notebook_text(path: Path) -> str:
+    """The cleaned text of the notebook at ``path``."""
+    nb = nbformat.read(path, as_version=4)
+    clean_notebook(nb, path.resolve().relative_to(ROOT).as_posix())
+    nbformat.validate(nb)
+    return nbformat.writes(nb) + "\n"
+
+
+def readme_text(text: str, notebooks: list[Path]) -> str:
+    """The README with its badge list (between the two markers) written from ``notebooks``."""
+    if README_START not in text or README_END not in text:
+        return text
+    rows = [f"| [{p.stem}](notebooks/{p.name}) | {badge('notebooks/' + p.name)} |" for p in notebooks]
+    table = "\n".join(["| notebook | Colab |", "|---|---|", *rows])
+    head, rest = text.split(README_START, 1)
+    return f"{head}{README_START}\n{table}\n{README_END}{rest.split(README_END, 1)[1]}"
+
+
+def targets(paths: list[Path]) -> dict[Path, str]:
+    """{file: its clean text} for the notebooks given (all of notebooks/ by default) and the README."""
+    notebooks = paths or sorted(NOTEBOOKS.glob("*.ipynb"))
+    out = {p: notebook_text(p) for p in notebooks}
+    if README.is_file():
+        out[README] = readme_text(README.read_text(), sorted(NOTEBOOKS.glob("*.ipynb")))
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="*", type=Path, help="notebooks (default: notebooks/*.ipynb)")
+    parser.add_argument("--check", action="store_true", help="only report files that are not clean")
+    args = parser.parse_args(argv)
+    dirty = [p for p, text in targets(args.paths).items() if p.read_text() != text]
+    if args.check:
+        for p in dirty:
+            print(f"not clean: {p.relative_to(ROOT)} (run python scripts/clean_notebooks.py)")
+        return 1 if dirty else 0
+    for p, text in targets(args.paths).items():
+        if p in dirty:
+            p.write_text(text)
+            print(f"cleaned {p.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
