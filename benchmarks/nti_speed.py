@@ -13,6 +13,7 @@ once, outside the timed loops, except in the "end to end" row. benchmarks/README
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import statistics
@@ -162,12 +163,16 @@ class Runs:
         return statistics.median(values) if values else None
 
 
-def fast_run(model, latents, emb_cond, args, early_stop_eps=None, **options):
-    """A closure running the fast loop with fresh settings (graphs are recorded inside the timing)."""
+def fast_run(model, latents, emb_cond, args, early_stop_eps=None, keep_runner=False, **options):
+    """A closure running the fast loop with a fresh runner (graphs and traces are recorded inside the
+    timing), or with one runner kept across calls (``keep_runner``: recordings made once, outside)."""
+    kept = []
+
     def run():
-        runner = make_runner(model, resolve(model, **options))
+        if not kept or not keep_runner:
+            kept[:] = [make_runner(model, resolve(model, **options))]
         return fast_optimize_nulls(model, latents, emb_cond, num_inner_steps=args.inner, early_stop_eps=early_stop_eps,
-                                   progress=False, runner=runner)
+                                   progress=False, runner=kept[0])
     return run
 
 
@@ -193,24 +198,31 @@ def end_to_end(model, x_0, emb_cond, args, **options):
 
 
 # -- the sections ------------------------------------------------------------------------------
-def loop_rows(model, latents, emb_cond, args, device: str) -> list:
+def loop_rows(model, latents, emb_cond, args, device: str, keep_runner: bool = False) -> list:
     """(name, closure, note) of every configuration for one image, float32 weights."""
     kw = dict(num_inner_steps=args.inner, early_stop_eps=None, progress=False)
+    fast = functools.partial(fast_run, keep_runner=keep_runner)
     rows = [("official loop (reference)", lambda: official_loop(model, latents, emb_cond, early_stop_eps=None,
                                                                 num_inner_steps=args.inner),
              "fp32, trainable UNet weights, loss.item() every iteration"),
             ("readable loop (null_text.py)", lambda: optimize_nulls(model, latents, emb_cond, **kw),
              "fp32, frozen weights, one sync per iteration")]
     if device == "cpu":
-        rows += [("fast, fp32, eager", fast_run(model, latents, emb_cond, args, cache=False), "no host sync"),
-                 ("fast, fp32, eager + cache", fast_run(model, latents, emb_cond, args), "prompt-free part once per step"),
-                 ("fast, fp32, cache + channels-last", restoring_layout(model, fast_run(
+        rows += [("fast, fp32, eager", fast(model, latents, emb_cond, args, cache=False), "no host sync"),
+                 ("fast, fp32, eager + cache", fast(model, latents, emb_cond, args), "prompt-free part once per step"),
+                 ("fast, fp32, cache + channels-last", restoring_layout(model, fast(
                      model, latents, emb_cond, args, channels_last=True)), ""),
-                 ("fast, bf16 autocast, cache", fast_run(model, latents, emb_cond, args, precision="bf16"), "")]
+                 ("fast, fp32, cache + trace", fast(model, latents, emb_cond, args, trace=True),
+                  "torch.jit.trace (opt-in)"),
+                 ("fast, fp32, cache + channels-last + trace", restoring_layout(model, fast(
+                     model, latents, emb_cond, args, channels_last=True, trace=True)), ""),
+                 ("fast, bf16 autocast, cache", fast(model, latents, emb_cond, args, precision="bf16"), ""),
+                 ("fast, fp32, cache, end to end", end_to_end(model, latents[0], emb_cond, args),
+                  "pivots included (50 more UNet calls)")]
     else:
-        rows += [("fast, fp32, eager", fast_run(model, latents, emb_cond, args, cuda_graph=False), "no host sync"),
-                 ("fast, fp32, CUDA graphs", fast_run(model, latents, emb_cond, args), ""),
-                 ("fast, fp32 weights + bf16 autocast, graphs", fast_run(model, latents, emb_cond, args,
+        rows += [("fast, fp32, eager", fast(model, latents, emb_cond, args, cuda_graph=False), "no host sync"),
+                 ("fast, fp32, CUDA graphs", fast(model, latents, emb_cond, args), ""),
+                 ("fast, fp32 weights + bf16 autocast, graphs", fast(model, latents, emb_cond, args,
                                                                          precision="bf16"), "")]
     return rows
 
@@ -347,8 +359,32 @@ def embedded_section(args, device: str) -> list[str]:
     lines = speed_table(runs, f"One image, {what}, {device}", "official loop (reference)", args.steps * args.inner,
                         "readable loop (null_text.py)", quality)
     lines += early_stop_rows(model, latents, emb_cond, args, device)
+    if device == "cpu" and args.rounds:
+        lines += ablation_section(model, images, prompts, args, device)
     inputs = {b: pivots(model, images[:b], prompts[:b], num_steps=args.batch_steps)[:2] for b in args.batches}
     return lines + batch_table(measure_batches(model, args, device, inputs, **defaults(device)), device, args)
+
+
+def ablation_section(model, images, prompts, args, device: str) -> list[str]:
+    """Each configuration's cost per inner iteration from short runs (2 steps x ``inner`` iterations),
+    interleaved over ``rounds`` rounds, with recordings (traces, graphs) made before: on a shared machine
+    whose load moves long runs by tens of percent, this is the robust comparison."""
+    latents, emb_cond, _ = pivots(model, images[:1], prompts[:1], num_steps=2)
+    rows = [r for r in loop_rows(model, latents, emb_cond, args, device, keep_runner=True) if "end to end" not in r[0]]
+    runs = Runs(device)
+    run_rows(runs, rows, args.rounds + 1)  # the first round records and warms up; it is dropped below
+    n, ref, plain = 2 * args.inner, "official loop (reference)", "readable loop (null_text.py)"
+    lines = [f"## Per inner iteration, short interleaved runs ({args.rounds} rounds of 2 steps x {args.inner})", "",
+             "Medians over the rounds; the first round (recording, warm-up) is left out. Includes each step's "
+             "conditional prediction and guided step, spread over its iterations.", "",
+             "| configuration | ms (CPU time) | ms (wall) | speed-up vs reference (CPU time) | vs readable loop |",
+             "|---|---|---|---|---|"]
+    for name in runs.times:
+        runs.times[name] = runs.times[name][1:] or runs.times[name]
+        cpu, wall = runs.median(name, 1), runs.median(name)
+        lines.append(f"| {name} | {1000 * cpu / n:.1f} | {1000 * wall / n:.1f} | {runs.median(ref, 1) / cpu:.2f}x | "
+                     f"{runs.median(plain, 1) / cpu:.2f}x |")
+    return lines + [""]
 
 
 def defaults(device: str) -> dict:
@@ -405,13 +441,14 @@ def parse_args(argv=None):
     p.add_argument("--batch-steps", type=int, default=None, help="steps for the batched runs (default: 50 on CUDA, "
                    "10 on the CPU)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
+    p.add_argument("--rounds", type=int, default=8, help="CPU: rounds of the short interleaved runs (0: none)")
     p.add_argument("--compile", action="store_true", help="also try torch.compile (CUDA; compile time counts)")
     p.add_argument("--skip-sd15", action="store_true", help="CUDA: leave out SD 1.5's UNet")
     p.add_argument("--skip-embedded", action="store_true", help="CUDA: leave out the embedded model")
     p.add_argument("--quick", action="store_true", help="5 steps x 2 iterations, batches 1,2: a smoke run")
     args = p.parse_args(argv)
     if args.quick:
-        args.steps, args.inner, args.repeats, args.batches, args.batch_steps = 5, 2, 1, "1,2", 5
+        args.steps, args.inner, args.repeats, args.batches, args.batch_steps, args.rounds = 5, 2, 1, "1,2", 5, 2
     args.batches = [int(b) for b in args.batches.split(",")]
     args.batch_steps = args.batch_steps or (args.steps if args.device == "cuda" else min(10, args.steps))
     return args

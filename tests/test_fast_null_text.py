@@ -88,17 +88,17 @@ def early_stop_between(model, x):
     return min(first) + 0.25 * (max(first) - min(first))
 
 
-@pytest.mark.parametrize("cache", [False, True])
-def test_fast_is_the_readable_loop_in_float64_with_per_image_early_stop(model64, cache):
+@pytest.mark.parametrize("cache, trace", [(False, False), (True, False), (False, True), (True, True)])
+def test_fast_is_the_readable_loop_in_float64_with_per_image_early_stop(model64, cache, trace):
     x = images(model64, 2, seed=3)
     kwargs = dict(num_steps=4, num_inner_steps=4, early_stop_eps=early_stop_between(model64, x), progress=False)
     plain = null_text_inversion(model64, x, PROMPTS, **kwargs)
-    fast = fast_null_text_inversion(model64, x, PROMPTS, cache=cache, **kwargs)
+    fast = fast_null_text_inversion(model64, x, PROMPTS, cache=cache, trace=trace, **kwargs)
     emb, loss = largest_differences(plain, fast)
     assert emb <= 1e-9 and loss <= 1e-12
     assert all(torch.equal(u, v) for u, v in zip(plain.latents, fast.latents))  # the same pivots
     assert fast.settings["fast"] == {"precision": "float64", "cuda_graph": False, "cache": cache,
-                                     "channels_last": False, "compile": False}
+                                     "channels_last": False, "compile": False, "trace": trace}
 
 
 def test_batch_of_two_is_two_single_fast_runs(model64):
@@ -147,7 +147,8 @@ def test_callback_sees_each_steps_losses_and_they_match_the_result(tiny_model):
 
 @pytest.mark.parametrize("with_callback", [False, True])
 def test_divergence_names_its_step_with_or_without_per_step_reads(tiny_model, with_callback):
-    """Without a callback the losses are read once at the end; the error still names the first bad step."""
+    """Without a callback the losses are read once at the end; the error still names the first bad step.
+    (Untraced: a trace would record the Python hooks' decision once instead of calling them.)"""
     model = copy.deepcopy(tiny_model)
     t_bad, now = model.schedule.pairs(4)[2][0], {}
     model.unet.time_proj.register_forward_hook(lambda module, args, out: now.update(t=int(args[0][0])))
@@ -156,7 +157,7 @@ def test_divergence_names_its_step_with_or_without_per_step_reads(tiny_model, wi
     callback = (lambda i, losses: None) if with_callback else None
     with pytest.raises(FloatingPointError, match=f"step 2 \\(t = {t_bad}\\).*pivotal loss holds NaN"):
         fast_null_text_inversion(model, images(model, 1), PROMPTS[0], num_steps=4, num_inner_steps=2,
-                                 progress=False, callback=callback)
+                                 progress=False, callback=callback, trace=False)
 
 
 def test_stop_flag_on_the_cpu_answers_at_once():
@@ -167,7 +168,8 @@ def test_stop_flag_on_the_cpu_answers_at_once():
 
 @pytest.mark.parametrize("options, message", [
     (dict(precision="fp8"), "precision must be one of"), (dict(cuda_graph=True), "needs the model on a CUDA"),
-    (dict(cache=True, compile=True), "eager path only"), (dict(num_inner_steps=-1), "num_inner_steps")])
+    (dict(cache=True, compile=True), "eager path only"), (dict(trace=True, precision="bf16"), "without autocast"),
+    (dict(num_inner_steps=-1), "num_inner_steps")])
 def test_bad_options_raise(tiny_model, options, message):
     with pytest.raises(ValueError, match=message):
         fast_null_text_inversion(tiny_model, images(tiny_model, 1), PROMPTS[0], progress=False, **options)

@@ -5,8 +5,8 @@ Both offer the same three calls: ``predict`` (one no-grad prediction anywhere, f
 ``iterate`` (one inner iteration on a ``StepState``).
 
 - ``EagerRunner`` calls the UNet as PyTorch does; with ``cache`` it computes the UNet's prompt-free
-  part once per sampling step (``unet_split``), which helps where each call costs its full compute
-  (the CPU).
+  part once per sampling step (``unet_split``), and with ``trace`` it replays a ``torch.jit.trace`` of
+  the call (``tracing``): both help where each call costs its full compute and Python (the CPU).
 - ``GraphRunner`` records each computation once as a CUDA graph and replays it: at batch 1 a UNet
   call is hundreds of small kernels, and the GPU otherwise waits on Python to launch them one by one.
 """
@@ -16,6 +16,7 @@ import torch
 
 from .inner import StepState, inner_iteration
 from .settings import FastSettings
+from .tracing import Traces
 from .unet_split import can_split, prompt_free_part, rest_of_unet
 
 
@@ -24,26 +25,37 @@ class EagerRunner:
 
     def __init__(self, model, settings: FastSettings):
         self.settings, self.unet = settings, model.unet
-        if settings.channels_last:
-            self.unet.to(memory_format=torch.channels_last)  # the weights' layout only; values unchanged
+        self.prepare()
         self.call = torch.compile(self.unet) if settings.compile else self.unet
+        self.traces = Traces()
         self.x_t = self.t = self.part = None
+
+    def prepare(self) -> None:
+        """Put the UNet's weights in the settings' layout (in place; their values do not change)."""
+        if self.settings.channels_last:
+            self.unet.to(memory_format=torch.channels_last)
 
     def layout(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.settings.channels_last else x
 
-    def eps(self, x, t: torch.Tensor, emb, part=None) -> torch.Tensor:
-        """eps_theta(x, t, emb) (B, C, h, w) in the work dtype; from the cached part when given."""
+    def eps(self, x, t: torch.Tensor, emb, part=None, trace: bool = False) -> torch.Tensor:
+        """eps_theta(x, t, emb) (B, C, h, w) in the work dtype; from the cached part when given, through
+        a recorded trace when asked."""
         dtype = self.settings.unet_dtype  # inputs in the weights' dtype; autocast lowers them further
         with self.settings.autocast():
             emb = emb.to(dtype)  # (B, L, D); differentiable
-            out = rest_of_unet(self.unet, part, emb) if part is not None else \
-                self.call(self.layout(x.to(dtype)), t, encoder_hidden_states=emb).sample
+            if part is not None:
+                out = self.traces.rest(self.unet, part, emb) if trace else rest_of_unet(self.unet, part, emb)
+            else:
+                x = self.layout(x.to(dtype))  # (B, C, h, w)
+                out = self.traces.whole(self.unet, x, t, emb) if trace else \
+                    self.call(x, t, encoder_hidden_states=emb).sample
         return out.to(self.settings.work_dtype)  # (B, C, h, w)
 
     @torch.no_grad()
     def predict(self, x, t: int, emb) -> torch.Tensor:
-        """One prediction with no gradient, in the latents' dtype: what ``model.predict_eps`` returns."""
+        """One prediction with no gradient, in the latents' dtype: what ``model.predict_eps`` returns.
+        Never traced: the pivots' 50 calls would not repay the recording."""
         t_batch = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)  # (B,)
         return self.eps(x, t_batch, emb).to(x.dtype)
 
@@ -58,10 +70,10 @@ class EagerRunner:
     @torch.no_grad()
     def predict_at_step(self, emb) -> torch.Tensor:
         """eps_theta(x_t, t, emb) at this step's (x_t, t), no gradient, in the work dtype."""
-        return self.eps(self.x_t, self.t, emb, self.part)
+        return self.eps(self.x_t, self.t, emb, self.part, self.settings.trace)
 
     def iterate(self, state: StepState, w: float) -> None:
-        inner_iteration(state, lambda emb: self.eps(state.x_t, state.t, emb, self.part), w,
+        inner_iteration(state, lambda emb: self.eps(state.x_t, state.t, emb, self.part, self.settings.trace), w,
                         self.settings.loss_scale)
 
 

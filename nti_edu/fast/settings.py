@@ -22,6 +22,7 @@ class FastSettings:
     cache: bool  # reuse the UNet's prompt-free part within a sampling step (eager only)
     channels_last: bool  # convolutions in NHWC layout (the UNet's weights are converted in place)
     compile: bool  # torch.compile the UNet
+    trace: bool  # torch.jit.trace the UNet's call per input shapes (eager, no autocast; opt-in)
 
     @property
     def loss_scale(self) -> float:
@@ -34,7 +35,8 @@ class FastSettings:
         return torch.autocast(self.device_type, dtype=self.compute_dtype, cache_enabled=False)
 
 
-def resolve(model, precision=None, cuda_graph=None, cache=None, channels_last=False, compile=False) -> FastSettings:
+def resolve(model, precision=None, cuda_graph=None, cache=None, channels_last=False, compile=False,
+            trace=False) -> FastSettings:
     """Check the options and fill in the automatic ones (None): graphs on CUDA, the cache elsewhere."""
     device, unet_dtype = model.device, model.dtype
     compute_dtype = compute_dtype_for(precision, unet_dtype)
@@ -46,9 +48,14 @@ def resolve(model, precision=None, cuda_graph=None, cache=None, channels_last=Fa
         cache = not cuda_graph and not compile
     if cache and (cuda_graph or compile):
         raise ValueError("cache=True works on the eager path only; it cannot be combined with cuda_graph or compile")
+    if trace and not hasattr(torch.jit, "trace"):
+        raise ValueError("trace=True needs torch.jit.trace, which this torch no longer has; use trace=False")
+    if trace and (cuda_graph or compile or compute_dtype != unet_dtype):
+        raise ValueError("trace=True works on the eager path without autocast only; it cannot be combined with "
+                         "cuda_graph, compile or a precision below the model's dtype")
     work_dtype = torch.float64 if unet_dtype == torch.float64 else torch.float32
     return FastSettings(device.type, unet_dtype, compute_dtype, work_dtype, bool(cuda_graph), bool(cache),
-                        bool(channels_last), bool(compile))
+                        bool(channels_last), bool(compile), bool(trace))
 
 
 def compute_dtype_for(precision, unet_dtype: torch.dtype) -> torch.dtype:
