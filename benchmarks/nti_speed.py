@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import os
 import platform
 import statistics
@@ -129,6 +130,7 @@ def sync(device: str) -> None:
 
 def timed(fn, device: str):
     """(fn's result, wall seconds, process CPU seconds, peak GiB allocated on CUDA or None)."""
+    gc.collect()  # the last run's runner, graphs and their memory go before this one is measured
     sync(device)
     if device == "cuda":
         torch.cuda.empty_cache()
@@ -166,13 +168,14 @@ class Runs:
 def fast_run(model, latents, emb_cond, args, early_stop_eps=None, keep_runner=False, **options):
     """A closure running the fast loop with a fresh runner (graphs and traces are recorded inside the
     timing), or with one runner kept across calls (``keep_runner``: recordings made once, outside)."""
-    kept = []
+    kept = []  # holds the runner only with keep_runner: its graphs' memory must not outlive a timed run
 
     def run():
-        if not kept or not keep_runner:
-            kept[:] = [make_runner(model, resolve(model, **options))]
+        runner = kept[0] if kept else make_runner(model, resolve(model, **options))
+        if keep_runner:
+            kept[:] = [runner]
         return fast_optimize_nulls(model, latents, emb_cond, num_inner_steps=args.inner, early_stop_eps=early_stop_eps,
-                                   progress=False, runner=kept[0])
+                                   progress=False, runner=runner)
     return run
 
 

@@ -98,9 +98,11 @@ class GraphedForward:
     def __init__(self, runner: EagerRunner, x, t: int, emb):
         self.x, self.emb = x.clone(), emb.to(runner.settings.unet_dtype, copy=True)  # (B, C, h, w), (B, L, D)
         self.t = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)  # (B,)
-        self.fn = lambda: setattr(self, "out", runner.eps(self.x, self.t, self.emb))
+
+        def record():  # a local function, so that no reference cycle keeps the graph's memory alive
+            self.out = runner.eps(self.x, self.t, self.emb)  # (B, C, h, w), in the graph's memory
         with torch.no_grad():
-            self.graph = capture(self.fn)
+            self.graph = capture(record)
 
     def __call__(self, x, t: int, emb) -> torch.Tensor:
         self.x.copy_(x)
