@@ -114,7 +114,8 @@ def test_batch_of_two_is_two_single_fast_runs(model64):
 def test_everyone_stopping_at_once_ends_each_inner_loop_after_one_iteration(model64):
     x = images(model64, 2)
     kwargs = dict(num_steps=3, num_inner_steps=5, early_stop_eps=1e3, progress=False)
-    plain, fast = null_text_inversion(model64, x, PROMPTS, **kwargs), fast_null_text_inversion(model64, x, PROMPTS, **kwargs)
+    plain = null_text_inversion(model64, x, PROMPTS, **kwargs)
+    fast = fast_null_text_inversion(model64, x, PROMPTS, **kwargs)
     assert [len(h) for h in fast.losses] == [1, 1, 1]
     emb, loss = largest_differences(plain, fast)
     assert emb <= 1e-9 and loss <= 1e-12
@@ -189,7 +190,8 @@ def test_embedded_model_fast_path_within_0_2_db_of_the_plain_loop():
     model = load_model("embedded")
     x, prompts, _, _ = make_batch(heldout_seeds(2))
     kwargs = dict(num_steps=10, num_inner_steps=5, progress=False)
-    plain, fast = null_text_inversion(model, x, prompts, **kwargs), fast_null_text_inversion(model, x, prompts, **kwargs)
+    plain = null_text_inversion(model, x, prompts, **kwargs)
+    fast = fast_null_text_inversion(model, x, prompts, **kwargs)
     _, loss = largest_differences(plain, fast)
     assert loss <= 1e-3
     gap = (psnr(reconstruct(model, fast), x) - psnr(reconstruct(model, plain), x)).abs().max().item()
@@ -215,7 +217,8 @@ def test_cuda_graphs_honour_the_early_stop_read_one_iteration_late(tiny_model):
     model = copy.deepcopy(tiny_model).to(device="cuda", dtype=torch.float64)
     x = images(model, 2, seed=3).cuda()
     kwargs = dict(num_steps=4, num_inner_steps=4, early_stop_eps=early_stop_between(model, x), progress=False)
-    plain, fast = null_text_inversion(model, x, PROMPTS, **kwargs), fast_null_text_inversion(model, x, PROMPTS, **kwargs)
+    plain = null_text_inversion(model, x, PROMPTS, **kwargs)
+    fast = fast_null_text_inversion(model, x, PROMPTS, **kwargs)
     emb, loss = largest_differences(plain, fast)
     assert emb <= 1e-9 and loss <= 1e-12
 

@@ -63,7 +63,8 @@ def compute_dtype_for(precision, unet_dtype: torch.dtype) -> torch.dtype:
     if precision is None:
         return unet_dtype
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {sorted(PRECISIONS)} or None (the model's dtype), got {precision!r}")
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)} or None (the model's dtype), "
+                         f"got {precision!r}")
     dtype = PRECISIONS[precision]
     if dtype != unet_dtype and not (unet_dtype == torch.float32 and dtype in (torch.bfloat16, torch.float16)):
         raise ValueError(f"precision={precision!r} on a {unet_dtype} model: autocast lowers a float32 model to "
