@@ -6,7 +6,8 @@ One switch at the top of every notebook picks the model, and the same cells then
   The images are held-out examples of its synthetic world (never seen in training), with their prompts.
 * ``"sd15"``: Stable Diffusion 1.5 (``nti_edu.models.SD15_ID``), downloaded from the Hugging Face hub on
   first use (about 4 GB; meant for a GPU, e.g. on Colab). The images are files or URLs you give, each
-  with a prompt that describes it.
+  with a prompt that describes it and, for the editing notebooks, an edited prompt:
+  ``MY_IMAGES = [("path/or/url.jpg", "a cat sitting next to a mirror", "a tiger sitting next to a mirror")]``.
 
 When the environment variable ``NTI_EDU_MODEL`` holds a model folder, it replaces the switch's model
 (the tests execute the notebooks with a tiny random model this way); the images stay the world's.
@@ -19,13 +20,14 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .images import load_image
 from .models import load_model
 from .models.loading import EMBEDDED, SD15_ID
-from .world import heldout_seeds, make_example
+from .world import heldout_seeds, make_edit, make_example, parse_prompt
 
 MODEL_CHOICES = {"embedded": EMBEDDED, "sd15": SD15_ID}
 ENV_MODEL = "NTI_EDU_MODEL"
@@ -85,21 +87,57 @@ def fetch(path_or_url: str) -> Path:
     return target
 
 
-def user_examples(user_images: Sequence[tuple[str, str]], n: int, image_size: int):
-    """(images (k, 3, S, S), prompts) from up to ``n`` (path or URL, prompt) pairs."""
+def user_examples(user_images: Sequence[tuple], n: int, image_size: int):
+    """(images (k, 3, S, S), prompts) from the first ``n`` (path or URL, prompt[, edited prompt]) entries."""
     if not user_images:
         raise ValueError("with MODEL = 'sd15' give your images: MY_IMAGES = [('path/or/url.jpg', 'a prompt "
-                         "that describes it'), ...]")
-    pairs = list(user_images)[:n]
-    images = torch.cat([load_image(fetch(path), image_size) for path, _ in pairs])  # (k, 3, S, S)
-    return images, [prompt for _, prompt in pairs]
+                         "that describes it', 'the prompt edited'), ...]")
+    entries = list(user_images)[:n]
+    images = torch.cat([load_image(fetch(entry[0]), image_size) for entry in entries])  # (k, 3, S, S)
+    return images, [entry[1] for entry in entries]
 
 
-def examples(choice: str, model, n: int = 4, user_images: Sequence[tuple[str, str]] = (),
-             where: Callable | None = None):
-    """(images, prompts) for a notebook: the world's held-out examples (``where`` filters their scenes)
-    for the embedded model, the user's (path or URL, prompt) pairs for Stable Diffusion."""
-    if check_choice(choice) == "sd15" and not os.environ.get(ENV_MODEL):
+def uses_world(choice: str) -> bool:
+    """True when the notebook's images and prompts come from the synthetic world (not from MY_IMAGES)."""
+    return check_choice(choice) != "sd15" or bool(os.environ.get(ENV_MODEL))
+
+
+def edit_applies(kind: str) -> Callable:
+    """A ``where`` for world scenes: does the edit ``kind`` (a key of ``nti_edu.world.EDIT_KINDS``) apply?"""
+
+    def applies(scene) -> bool:
+        try:
+            make_edit(kind, scene)
+        except ValueError:
+            return False
+        return True
+
+    return applies
+
+
+def examples(choice: str, model, n: int = 4, user_images: Sequence[tuple] = (), edit: str | None = None):
+    """(images, prompts) for a notebook: held-out world examples for the embedded model (with ``edit``,
+    only scenes that edit applies to), the first ``n`` of MY_IMAGES for Stable Diffusion."""
+    if not uses_world(choice):
         return user_examples(user_images, n, model.image_size)
-    images, prompts, _ = world_examples(n, model.image_size, where)
+    images, prompts, _ = world_examples(n, model.image_size, edit_applies(edit) if edit else None)
     return images, prompts
+
+
+def edit_targets(choice: str, prompts: Sequence[str], kind: str, user_images: Sequence[tuple] = ()) -> list[str]:
+    """The edited prompt of each source prompt: the world's edit ``kind`` (a fixed seed picks e.g. the new
+    colour), or the third element of each MY_IMAGES entry for Stable Diffusion."""
+    if not uses_world(choice):
+        if any(len(entry) < 3 for entry in user_images[: len(prompts)]):
+            raise ValueError("give each MY_IMAGES entry an edited prompt: (path or URL, prompt, edited prompt)")
+        return [entry[2] for entry in user_images[: len(prompts)]]
+    return [make_edit(kind, parse_prompt(p), np.random.default_rng(k)).target_prompt for k, p in enumerate(prompts)]
+
+
+def evaluator(choice: str):
+    """The world's attribute evaluator (this world's CLIP score), or None where the images are not the world's."""
+    if not uses_world(choice):
+        return None
+    from .evaluator import load_evaluator
+
+    return load_evaluator()

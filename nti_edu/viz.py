@@ -119,7 +119,7 @@ def plot_drift(drifts: dict, ax=None, highlight=None):
         ax.plot(drift_levels(drift), drift.float().mean(1).numpy(), marker="." if drift.shape[0] < 30 else None,
                 label=str(label), alpha=0.3 if faint else 1.0, linewidth=2.5 if label == highlight else 1.5)
     ax.set_xlabel(r"level: $x_0$ (0) to $x_T$ (1)")
-    ax.set_ylabel("RMS distance, inverted vs re-sampled")
+    ax.set_ylabel("drift (latent RMS)")
     ax.legend(fontsize=8)
     return ax
 

@@ -2,6 +2,7 @@
 
     python scripts/clean_notebooks.py            # rewrite notebooks/*.ipynb (and the README's badges) in place
     python scripts/clean_notebooks.py --check    # exit 1 and name the files that are not clean
+    python scripts/clean_notebooks.py --execute  # run them top to bottom first (new checked outputs), then clean
 
 Cleaning keeps the outputs of the cells marked ``# NBVAL_CHECK_OUTPUT`` (nbval compares against them)
 and drops every other output, resets execution counts, keeps only the ``tags`` and ``nbgrader`` cell
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -120,11 +122,27 @@ def targets(paths: list[Path]) -> dict[Path, str]:
     return out
 
 
+def execute(path: Path, timeout: int = 900) -> float:
+    """Run the notebook at ``path`` top to bottom in place (kernel in its folder); returns the seconds taken."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    seconds = time.perf_counter() - start
+    nbformat.write(nb, path)
+    return seconds
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", type=Path, help="notebooks (default: notebooks/*.ipynb)")
     parser.add_argument("--check", action="store_true", help="only report files that are not clean")
+    parser.add_argument("--execute", action="store_true", help="execute the notebooks before cleaning them")
     args = parser.parse_args(argv)
+    if args.execute:
+        for path in args.paths or sorted(NOTEBOOKS.glob("*.ipynb")):
+            print(f"executed {path.name} in {execute(path):.0f} s", flush=True)
     dirty = [p for p, text in targets(args.paths).items() if p.read_text() != text]
     if args.check:
         for p in dirty:

@@ -23,3 +23,17 @@ def tiny_model(tiny_model_dir):
 
     torch.manual_seed(0)
     return load_model(str(tiny_model_dir))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip tests marked slow unless --runslow is given."""
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
