@@ -44,6 +44,20 @@ def test_exported_folder_loads_and_generates(smoke_run):
     assert sums and all(sha256(smoke_run / "model" / name) == digest for name, digest in sums.items())
 
 
+def test_decoder_stage_keeps_the_latent_space(smoke_run):
+    """The optional decoder fine-tune changes the decoder only: the encoder (so every latent) is untouched."""
+    model = load_model(str(smoke_run / "model"))
+    vae_ckpt = torch.load(smoke_run / "run" / "vae.pt", weights_only=False)["modules"]["vae"]
+    decoder_ckpt = torch.load(smoke_run / "run" / "decoder.pt", weights_only=False)["modules"]["decoder"]
+    exported = model.vae.state_dict()
+    for key, value in vae_ckpt.items():
+        if key.startswith(("encoder.", "quant_conv.")):
+            assert torch.equal(exported[key], value), key
+    changed = [k for k, v in decoder_ckpt.items() if not torch.equal(v, vae_ckpt[k])]
+    assert changed and all(torch.equal(exported[k], decoder_ckpt[k]) for k in decoder_ckpt)
+    assert json.loads((smoke_run / "model" / "model_index.json").read_text())["training"]["decoder_steps"] == 10
+
+
 def test_resumed_training_equals_uninterrupted(tmp_path, monkeypatch):
     """Interrupted after step 6, then resumed == uninterrupted: data, noise and optimiser state are restored."""
     def config(name):

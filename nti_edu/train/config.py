@@ -57,6 +57,8 @@ class TrainConfig:
     vae_lr: float = 1e-3
     vae_kl_weight: float = 1e-6  # SD's VAE keeps the KL term tiny: the latent is almost an autoencoder's
     unet_steps: int = 4000  # UNet + text encoder optimiser steps
+    decoder_steps: int = 0  # optional last stage: fine-tune the VAE decoder alone (the latent space stays fixed)
+    decoder_lr: float = 2e-4
     unet_batch: int = 64
     unet_lr: float = 5e-4
     warmup_steps: int = 200  # linear learning-rate warm-up, then cosine decay to 10%
@@ -70,7 +72,7 @@ class TrainConfig:
 
     @classmethod
     def smoke_test(cls, out_dir: str) -> "TrainConfig":
-        return cls(out_dir=out_dir, smoke=True, vae_steps=30, vae_batch=8, unet_steps=60, unet_batch=16,
+        return cls(out_dir=out_dir, smoke=True, vae_steps=30, vae_batch=8, unet_steps=60, unet_batch=16, decoder_steps=10,
                    warmup_steps=5, checkpoint_every=10, log_every=5, vae_lr=3e-3, unet_lr=3e-3)
 
     def to_dict(self) -> dict:

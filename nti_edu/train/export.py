@@ -10,6 +10,7 @@ from pathlib import Path
 from .. import __version__
 from ..models.random_init import SD_SCHEDULER_CONFIG
 from .checkpoint import load_checkpoint
+from .vae import decoder_modules
 
 
 def sha256(path: Path) -> str:
@@ -28,6 +29,9 @@ def export_model(run_dir: Path, out_dir: Path, vae, text_encoder, unet, tokenize
     """Load the run's final weights (EMA for UNet and text encoder) into the modules and save them."""
     vae_state, unet_state = load_checkpoint(run_dir / "vae.pt"), load_checkpoint(run_dir / "unet.pt")
     vae.load_state_dict(vae_state["modules"]["vae"])
+    decoder_state = load_checkpoint(run_dir / "decoder.pt")  # the optional decoder fine-tune
+    if decoder_state is not None:
+        decoder_modules(vae).load_state_dict(decoder_state["modules"]["decoder"])
     vae.register_to_config(scaling_factor=unet_state["extra"]["scaling_factor"])
     unet.load_state_dict(unet_state["ema"]["unet"])
     text_encoder.load_state_dict(unet_state["ema"]["text_encoder"])
@@ -39,7 +43,8 @@ def export_model(run_dir: Path, out_dir: Path, vae, text_encoder, unet, tokenize
     (tmp / "scheduler").mkdir()
     (tmp / "scheduler" / "scheduler_config.json").write_text(json.dumps(SD_SCHEDULER_CONFIG, indent=2) + "\n")
     index = {"_class_name": "nti_edu.EmbeddedModel", "nti_edu_version": __version__,
-             "training": info | {"vae_steps": vae_state["step"], "unet_steps": unet_state["step"]}}
+             "training": info | {"vae_steps": vae_state["step"], "unet_steps": unet_state["step"],
+                                 "decoder_steps": decoder_state["step"] if decoder_state else 0}}
     (tmp / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
     write_checksums(tmp)
     shutil.rmtree(out_dir, ignore_errors=True)

@@ -13,7 +13,7 @@ from .config import TrainConfig
 from .diffusion import build_text_and_unet, diffusion_stage
 from .export import export_model
 from .loop import train_stage
-from .vae import build_vae, latent_scaling_factor, vae_stage
+from .vae import build_vae, decoder_stage, latent_scaling_factor, vae_stage
 
 SCALE_SEEDS = range(900_000_000, 900_000_512)  # a fixed batch for measuring the latent scale
 
@@ -31,6 +31,8 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> dict:
     scale = latent_scaling_factor(vae, images)
     text_encoder, unet = build_text_and_unet(cfg, tokenizer)
     train_stage(diffusion_stage(cfg, vae, text_encoder, unet, tokenizer, scale), cfg, run_dir)
+    if cfg.decoder_steps > 0:
+        train_stage(decoder_stage(cfg, vae), cfg, run_dir)
     info = {"device": torch.cuda.get_device_name() if cfg.device.startswith("cuda") else "cpu",
             "seconds_this_run": round(time.perf_counter() - start, 1), "seed": cfg.seed,
             "date": time.strftime("%Y-%m-%d")}
