@@ -48,6 +48,11 @@ def model_source(choice: str) -> str:
 def load(choice: str = "embedded"):
     """The model for ``choice``, on the GPU when there is one, in float32 (null-text inversion's gradients
     are taken in float32, as in the official code)."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()  # no "Loading weights" bars in the notebooks
+    transformers_logging.disable_progress_bar()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_model(model_source(choice), device=device)
     print(f"model: {model.name} on {device}; images {model.image_size}x{model.image_size}, "
@@ -117,11 +122,13 @@ def edit_applies(kind: str) -> Callable:
 
 def examples(choice: str, model, n: int = 4, user_images: Sequence[tuple] = (), edit: str | None = None):
     """(images, prompts) for a notebook: held-out world examples for the embedded model (with ``edit``,
-    only scenes that edit applies to), the first ``n`` of MY_IMAGES for Stable Diffusion."""
+    only scenes that edit applies to), the first ``n`` of MY_IMAGES for Stable Diffusion; the images
+    are on the model's device."""
     if not uses_world(choice):
-        return user_examples(user_images, n, model.image_size)
-    images, prompts, _ = world_examples(n, model.image_size, edit_applies(edit) if edit else None)
-    return images, prompts
+        images, prompts = user_examples(user_images, n, model.image_size)
+    else:
+        images, prompts, _ = world_examples(n, model.image_size, edit_applies(edit) if edit else None)
+    return images.to(model.device), prompts
 
 
 def edit_targets(choice: str, prompts: Sequence[str], kind: str, user_images: Sequence[tuple] = ()) -> list[str]:

@@ -116,7 +116,7 @@ def plot_drift(drifts: dict, ax=None, highlight=None):
     ax = ax or plt.subplots(figsize=(5, 3))[1]
     for label, drift in drifts.items():
         faint = highlight is not None and label != highlight
-        ax.plot(drift_levels(drift), drift.float().mean(1).numpy(), marker="." if drift.shape[0] < 30 else None,
+        ax.plot(drift_levels(drift), drift.float().mean(1).cpu().numpy(), marker="." if drift.shape[0] < 30 else None,
                 label=str(label), alpha=0.3 if faint else 1.0, linewidth=2.5 if label == highlight else 1.5)
     ax.set_xlabel(r"level: $x_0$ (0) to $x_T$ (1)")
     ax.set_ylabel("drift (latent RMS)")
@@ -178,8 +178,8 @@ def plot_losses(histories: Sequence[Sequence[float]], ax=None, thresholds: Seque
 
 def embedding_change(emb_nulls: Sequence[torch.Tensor], emb_null: torch.Tensor, image: int = 0) -> np.ndarray:
     """||emb_null_t - emb_null|| / ||emb_null|| per step and token for one image: (N, L)."""
-    tuned = torch.stack([e[image] for e in emb_nulls]).float()  # (N, L, D)
-    base = emb_null[image].float()  # (L, D)
+    tuned = torch.stack([e[image] for e in emb_nulls]).float().cpu()  # (N, L, D)
+    base = emb_null[image].float().cpu()  # (L, D)
     return ((tuned - base).norm(dim=-1) / base.norm(dim=-1).clamp_min(1e-12)).numpy()  # (N, L)
 
 
@@ -212,7 +212,7 @@ def attention_maps(maps: torch.Tensor, words: Sequence[str], positions: Sequence
     if image is not None:
         show_image(axes.pop(0), image, "image")
     for ax, word, k in zip(axes, words, positions):
-        ax.imshow(maps[..., k].float().numpy(), cmap="inferno")
+        ax.imshow(maps[..., k].float().cpu().numpy(), cmap="inferno")
         ax.set_title(word, fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])

@@ -11,6 +11,7 @@ from nti_edu.world import heldout_seeds, make_example, parse_prompt
 
 class FakeModel:
     image_size = 32
+    device = torch.device("cpu")
 
 
 @pytest.fixture
