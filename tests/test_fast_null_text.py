@@ -88,6 +88,7 @@ def early_stop_between(model, x):
     return min(first) + 0.25 * (max(first) - min(first))
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # trace=True is opt-in for this reason
 @pytest.mark.parametrize("cache, trace", [(False, False), (True, False), (False, True), (True, True)])
 def test_fast_is_the_readable_loop_in_float64_with_per_image_early_stop(model64, cache, trace):
     x = images(model64, 2, seed=3)
