@@ -135,10 +135,11 @@ class GraphRunner(EagerRunner):
         return self.graphed_eps(self.x_t, self.t_int, emb)
 
     def iterate(self, state: StepState, w: float) -> None:
-        if self.recorded_for != (id(state), w):  # record once per state, then undo the warm-up runs
+        if self.recorded_for is None or self.recorded_for[0] is not state or self.recorded_for[1] != w:
+            # record once per state (held, so its buffers outlive the graph), then undo the warm-up runs
             saved = [tensor.clone() for tensor in state.mutable()]
             self.iteration = capture(lambda: super(GraphRunner, self).iterate(state, w))
-            self.recorded_for = (id(state), w)
+            self.recorded_for = (state, w)
             for tensor, value in zip(state.mutable(), saved):
                 tensor.copy_(value)
         self.iteration.replay()  # reads and writes the state's buffers, which never move
