@@ -4,10 +4,11 @@
     python scripts/clean_notebooks.py --check    # exit 1 and name the files that are not clean
     python scripts/clean_notebooks.py --execute  # run them top to bottom first (new checked outputs), then clean
 
-Cleaning keeps the outputs of the cells marked ``# NBVAL_CHECK_OUTPUT`` (nbval compares against them)
-and drops every other output, resets execution counts, keeps only the ``tags`` and ``nbgrader`` cell
-metadata and the kernelspec of the notebook metadata, and numbers cell ids. The GitHub repository the
-badges and the install cell point to is the one constant ``REPO``.
+Cleaning keeps the outputs of the cells marked ``# NBVAL_CHECK_OUTPUT`` (nbval compares against them;
+their execution count becomes the cell's index), drops every other output and execution count, keeps
+only the ``tags`` and ``nbgrader`` cell metadata and the kernelspec of the notebook metadata, and
+numbers cell ids. The GitHub repository the badges and the install cell point to is the one constant
+``REPO``.
 """
 from __future__ import annotations
 
@@ -71,12 +72,14 @@ def clean_cell(cell, index: int) -> None:
         cell.pop("outputs", None)
         cell.pop("execution_count", None)
         return
-    cell.execution_count = None
-    if CHECK_MARK not in cell.source:
+    checked = CHECK_MARK in cell.source
+    # nbval refuses stored outputs without an execution count: checked cells get their cell index
+    cell.execution_count = index if checked else None
+    if not checked:
         cell.outputs = []
     for output in cell.outputs:
         if output.get("output_type") == "execute_result":
-            output.execution_count = None
+            output.execution_count = cell.execution_count
         if "metadata" in output:
             output.metadata = {}
 
