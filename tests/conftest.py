@@ -1,5 +1,6 @@
 """Shared fixtures: tiny seeded Stable-Diffusion-shaped components, built once per test session."""
 import os
+import socket
 
 import pytest
 import torch
@@ -37,3 +38,28 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+class NetworkBlocked(RuntimeError):
+    pass
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every attempt to open a connection fails: the commands must not need the network.
+
+    The Hugging Face libraries' offline mode (which conftest.py turns on) is turned off here, as it is
+    on a user's machine, so that a library reaching for the network would hit the blocked socket.
+    """
+    import diffusers.utils.hub_utils
+    import huggingface_hub.constants
+
+    def refuse(*args, **kwargs):
+        raise NetworkBlocked(f"network access attempted in an offline test: {args[1:] or args}")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(diffusers.utils.hub_utils, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)

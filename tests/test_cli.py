@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import NetworkBlocked
 from nti_edu.cli import main
 from nti_edu.images import MIN_SIDE, pil_to_tensor, tensor_to_pil
 from nti_edu.metrics import psnr
@@ -32,31 +33,6 @@ def embedded_available() -> bool:
 
 
 needs_embedded = pytest.mark.skipif(not embedded_available(), reason="the embedded model is not in the package yet")
-
-
-class NetworkBlocked(RuntimeError):
-    pass
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Every attempt to open a connection fails: the commands must not need the network.
-
-    The Hugging Face libraries' offline mode (which conftest.py turns on) is turned off here, as it is
-    on a user's machine, so that a library reaching for the network would hit the blocked socket.
-    """
-    import diffusers.utils.hub_utils
-    import huggingface_hub.constants
-
-    def refuse(*args, **kwargs):
-        raise NetworkBlocked(f"network access attempted in an offline test: {args[1:] or args}")
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(diffusers.utils.hub_utils, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 @pytest.fixture(scope="module")
