@@ -1,0 +1,112 @@
+"""benchmarks/null_text_report.py on tiny random components (the world's 64x64 images, 3 steps, 2 images):
+the report runs end to end, writes its files, and its numbers agree where the algorithms say they must."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from diffusers import AutoencoderKL
+
+from nti_edu.evaluator import load_evaluator
+from nti_edu.metrics import psnr
+from nti_edu.models import LatentDiffusion
+from nti_edu.models.random_init import TINY_VAE_CONFIG
+from nti_edu.null_text import global_null_text_inversion, pivots
+from nti_edu.world import heldout_seeds, make_batch
+
+STEPS = 3
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "null_text_report.py"
+
+
+@pytest.fixture(scope="module")
+def report():
+    spec = importlib.util.spec_from_file_location("null_text_report", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["null_text_report"] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("null_text_report", None)
+
+
+@pytest.fixture(scope="module")
+def model(tiny_model):
+    """The tiny components with a VAE of three blocks: 64x64 images <-> the tiny UNet's 16x16 latents."""
+    torch.manual_seed(0)
+    vae = AutoencoderKL(**TINY_VAE_CONFIG | {"block_out_channels": (8, 16, 16), "sample_size": 64,
+                                             "down_block_types": ("DownEncoderBlock2D",) * 3,
+                                             "up_block_types": ("UpDecoderBlock2D",) * 3})
+    m = tiny_model
+    return LatentDiffusion(m.unet, vae, m.text_encoder, m.tokenizer, m.schedule, name="tiny64")
+
+
+@pytest.fixture(scope="module")
+def run(report, model, tmp_path_factory):
+    """The whole report, 2 images, 3 steps, 2 inner iterations, two Prompt-to-Prompt settings to choose from."""
+    patch = pytest.MonkeyPatch()
+    patch.setattr(report, "NULL_TEXT", {"num_inner_steps": 2, "early_stop_eps": 1e-5})
+    patch.setattr(report, "SETTINGS", report.SETTINGS[:2])  # no local blend; local blend 0.3
+    args = report.parse_args(["--quick", "--out", str(tmp_path_factory.mktemp("report"))])
+    args.n, args.n_ablation, args.n_edit, args.n_tune, args.steps, args.iterations = 2, 2, 2, 1, STEPS, (0, 1)
+    results = report.run(model, load_evaluator(), args)
+    path = report.write_report(model, args, results, 1.0, (1.0, 1.0, 1.0))
+    patch.undo()
+    return args, results, path
+
+
+def test_psnr_outside_the_region(report):
+    a = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    b = a.clone()
+    region = torch.zeros(2, 64, 64, dtype=torch.bool)
+    b[:, :, :8, :8] += 0.1  # differences inside the top-left corner only
+    assert torch.allclose(report.psnr_outside(a, b, region), psnr(a, b))  # empty region: plain PSNR
+    region[:, :8, :8] = True
+    assert torch.allclose(report.psnr_outside(a, b, region), torch.full((2,), 120.0))  # MSE 0, clamped at 1e-12
+
+
+def test_changed_words(report):
+    assert report.changed_words("a red circle on a blue background", "a red star on a blue background", False) == \
+        (("circle",), ("star",))
+    assert report.changed_words("a pink face on a red background",
+                                "a pink face with sunglasses on a red background", True) == ((), ("with", "sunglasses"))
+
+
+def test_reconstruction_rows_agree_where_they_must(model, run):
+    rows, images = run[1]["rows"], run[1]["images"]
+    vae = psnr(model.latent_to_image(model.image_to_latent(images)), images)
+    assert torch.allclose(rows["VAE round trip (the ceiling)"]["psnr"], vae)
+    assert torch.allclose(rows["direct inversion (PnP Inversion)"]["psnr"], vae, atol=0.05)  # exact up to round-off
+    fast, readable = (rows[k]["psnr"] for k in ("null-text inversion, fast path (nti_edu.fast)",
+                                                "null-text inversion (nti_edu.null_text)"))
+    assert torch.allclose(fast, readable, atol=1e-3)
+    assert all(r["psnr"].shape == (2,) and r["seconds"] > 0 for r in rows.values())
+    # k = 0 of the ablation is the "" embedding: DDIM inversion at w = 1 sampled at 7.5, for both
+    ablation, ddim = run[1]["ablation"], rows["DDIM inversion at w = 1, sampled at 7.5"]["psnr"]
+    assert torch.allclose(ablation["per-step"][0], ddim, atol=1e-4)
+    assert torch.equal(ablation["global"][0], ablation["per-step"][0])
+
+
+def test_global_snapshots_match_separate_runs(report, model):
+    images, prompts = make_batch(heldout_seeds(2))[:2]
+    latents, emb_cond, _ = pivots(model, images, prompts, num_steps=STEPS)
+    snapshots = report.global_nulls(model, latents, emb_cond, (0, 1, 2))
+    separate = global_null_text_inversion(model, images, prompts, num_steps=STEPS, num_epochs=2, progress=False)
+    assert torch.allclose(snapshots[2], separate.emb_null[0], atol=1e-6)
+    assert torch.equal(snapshots[0], model.null_embedding(2)) and not torch.allclose(snapshots[1], snapshots[2])
+
+
+def test_edits_and_the_written_report(run):
+    args, results, path = run
+    assert list(results["edits"]) == ["colour swap", "shape swap", "background swap", "add sunglasses"]
+    chosen, tried = results["tuning"]["add sunglasses"]
+    assert [s.blend_threshold for s, _ in tried] == [0.3] and chosen.blend_threshold == 0.3  # always blended
+    assert len(results["tuning"]["colour swap"][1]) == 2
+    m = results["edits"]["add sunglasses"]
+    assert m["images"].shape == (2, 3, 64, 64) and m["success"].dtype == torch.bool
+    assert torch.equal(m["both"], m["success"] & (m["psnr_outside"] >= 25))
+    text = path.read_text()
+    for heading in ("## 1. Reconstruction", "## 2. The paper's ablation", "## 3. Edits", "## 4. What this shows"):
+        assert heading in text
+    assert "tiny64" in text and text.count("| add sunglasses |") == 2  # one tuning row, one held-out row
+    for name in ("reconstruction", "ablation", "edits"):
+        assert 0 < (args.out / f"null_text_{name}.png").stat().st_size < 300_000
