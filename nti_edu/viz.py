@@ -200,14 +200,19 @@ def bar_chart(values: dict, ax=None, ylabel: str = "", fmt: str = "{:.1f}"):
     bars = ax.bar([str(k) for k in values], list(values.values()), color=plt.cm.tab10.colors[: len(values)])
     for bar, v in zip(bars, values.values()):
         ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), fmt.format(v), ha="center", va="bottom", fontsize=8)
+    for label in ax.get_xticklabels():
+        label.set_rotation(20)
+        label.set_horizontalalignment("right")
     ax.set_ylabel(ylabel)
     return ax
 
 
-def attention_maps(maps: torch.Tensor, words: Sequence[str], positions: Sequence[int], image=None):
-    """Cross-attention maps (side, side, L) of the given token positions, one panel per word."""
+def attention_maps(maps: torch.Tensor, words: Sequence[str], positions: Sequence[int], image=None, ncols: int = 7):
+    """Cross-attention maps (side, side, L) of the given token positions, one panel per word, ``ncols`` a row;
+    with ``image``, the image first."""
     n = len(words) + (image is not None)
-    fig, axes = plt.subplots(1, n, figsize=(PANEL * n, PANEL + 0.2), squeeze=False)
+    nrows, ncols = -(-n // ncols), min(ncols, n)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.4 * ncols, 1.5 * nrows), squeeze=False)
     axes = list(axes.flat)
     if image is not None:
         show_image(axes.pop(0), image, "image")
@@ -216,6 +221,8 @@ def attention_maps(maps: torch.Tensor, words: Sequence[str], positions: Sequence
         ax.set_title(word, fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
+    for ax in axes[len(words):]:
+        ax.axis("off")
     fig.tight_layout()
     return fig
 

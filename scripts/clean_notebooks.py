@@ -118,7 +118,7 @@ def readme_text(text: str, notebooks: list[Path]) -> str:
 
 def targets(paths: list[Path]) -> dict[Path, str]:
     """{file: its clean text} for the notebooks given (all of notebooks/ by default) and the README."""
-    notebooks = paths or sorted(NOTEBOOKS.glob("*.ipynb"))
+    notebooks = [p.resolve() for p in paths] or sorted(NOTEBOOKS.glob("*.ipynb"))
     out = {p: notebook_text(p) for p in notebooks}
     if README.is_file():
         out[README] = readme_text(README.read_text(), sorted(NOTEBOOKS.glob("*.ipynb")))
@@ -144,7 +144,7 @@ def main(argv=None) -> int:
     parser.add_argument("--execute", action="store_true", help="execute the notebooks before cleaning them")
     args = parser.parse_args(argv)
     if args.execute:
-        for path in args.paths or sorted(NOTEBOOKS.glob("*.ipynb")):
+        for path in [p.resolve() for p in args.paths] or sorted(NOTEBOOKS.glob("*.ipynb")):
             print(f"executed {path.name} in {execute(path):.0f} s", flush=True)
     dirty = [p for p, text in targets(args.paths).items() if p.read_text() != text]
     if args.check:

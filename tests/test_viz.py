@@ -119,6 +119,9 @@ def test_attention_maps_one_panel_per_word():
     fig = viz.attention_maps(maps, ["red", "circle"], [2, 3], image=rand_images(1)[0])
     assert [ax.get_title() for ax in fig.axes] == ["image", "red", "circle"]
     assert np.allclose(fig.axes[2].images[0].get_array(), maps[..., 3].numpy())
+    fig = viz.attention_maps(maps, list("abcde"), [0, 1, 2, 3, 4], ncols=3)  # 2 rows of 3, one panel blank
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b", "c", "d", "e", ""] and not fig.axes[5].axison
+    assert np.allclose(fig.axes[4].images[0].get_array(), maps[..., 4].numpy())
 
 
 def test_trajectory_strip_decodes_evenly_spaced_latents(tiny_model):
