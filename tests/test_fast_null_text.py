@@ -13,7 +13,6 @@ from nti_edu.fast.adam import AdamState, masked_adam_step
 from nti_edu.fast.inner import StopFlag
 from nti_edu.fast.unet_split import can_split, prompt_free_part, rest_of_unet
 from nti_edu.metrics import psnr
-from nti_edu.models.loading import EMBEDDED_DIR
 from nti_edu.models.random_init import SD15_UNET_CONFIG, TINY_UNET_CONFIG
 from nti_edu.null_text import null_text_inversion
 from nti_edu.reconstruction import reconstruct
@@ -183,7 +182,6 @@ def test_autocast_only_lowers_a_float32_model(tiny_model):
         fast_null_text_inversion(half, images(half, 1), PROMPTS[0], precision="fp32", progress=False)
 
 
-@pytest.mark.skipif(not (EMBEDDED_DIR / "unet").is_dir(), reason="the embedded model has not been trained yet")
 def test_embedded_model_fast_path_within_0_2_db_of_the_plain_loop():
     from nti_edu.models import load_model
     from nti_edu.world import heldout_seeds, make_batch
