@@ -89,3 +89,30 @@ def test_learning_rate_schedule():
     assert learning_rate(0, 1.0, 10, 100) == pytest.approx(0.1)
     assert learning_rate(9, 1.0, 10, 100) == pytest.approx(1.0)
     assert learning_rate(100, 1.0, 10, 100) == pytest.approx(0.1)
+
+
+def test_warm_start_goes_on_from_an_exported_folder(smoke_run, tmp_path):
+    """--init-from: a new run stands at the exported step with the exported weights, then trains on to the
+    asked step count with a fresh warm-up; the export records where it came from."""
+    from safetensors.torch import load_file
+
+    from nti_edu.train.loop import rewarm, Stage
+    from nti_edu.train.warm_start import warm_start
+    from nti_edu.world.tokenizer import build_tokenizer
+
+    cfg = TrainConfig.smoke_test(str(tmp_path / "more"))
+    cfg.unet_steps, cfg.decoder_steps = 70, 0
+    assert warm_start(smoke_run / "model", tmp_path / "more", cfg, build_tokenizer()) == 60
+    state = torch.load(tmp_path / "more" / "unet.pt", weights_only=False)
+    exported = load_file(smoke_run / "model" / "unet" / "diffusion_pytorch_model.safetensors")
+    assert state["step"] == 60 and all(torch.equal(state["modules"]["unet"][k], v) for k, v in exported.items())
+    assert rewarm(Stage("unet", {}, None, 70, 1, 1.0, 0, extra_state=state["extra"]), 60, 5) == pytest.approx(0.2)
+    train(cfg, export_to=tmp_path / "model", init_from=smoke_run / "model")
+    steps = [int(row["step"]) for row in csv.DictReader(open(tmp_path / "more" / "unet_log.csv"))]
+    assert steps[0] == 60 and steps[-1] == 69
+    training = json.loads((tmp_path / "model" / "model_index.json").read_text())["training"]
+    assert training["unet_steps"] == 70 and training["restart_step"] == 60
+    assert load_model(str(tmp_path / "model")).latent_shape == (4, 16, 16)
+    with pytest.raises(ValueError, match="already at UNet step 60"):
+        cfg.unet_steps = 60
+        warm_start(smoke_run / "model", tmp_path / "other", cfg, build_tokenizer())

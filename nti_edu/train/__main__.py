@@ -5,6 +5,8 @@ Examples:
     python -m nti_edu.train --device cuda --bf16 --workers 12 --unet-batch 256 --unet-steps 20000
     python -m nti_edu.train --smoke --out /tmp/smoke                                      # seconds
 Run the same command again to resume from the last checkpoint; raise --vae-steps/--unet-steps to go on.
+    python -m nti_edu.train --init-from nti_edu/assets/embedded --out runs/more --unet-steps 6000 \
+        --export nti_edu/assets/embedded          # go on from an exported model whose run folder is gone
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ def parse_args(argv=None):
     p.add_argument("--export", default=None, help="write the trained model folder here at the end")
     p.add_argument("--smoke", action="store_true", help="tiny models and batches, for tests")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers drawing the world")
+    p.add_argument("--init-from", default=None,
+                   help="an exported model folder to go on training from, in a new --out folder")
     p.add_argument("--export-only", action="store_true", help="export the latest checkpoints without training")
     for f in fields(TrainConfig):
         if f.name in ("out_dir", "smoke", "num_workers", "extra"):
@@ -51,7 +55,7 @@ def main(argv=None) -> None:
             raise SystemExit("--export-only needs --export FOLDER")
         print(f"exported to {export_only(config_from_args(args), args.export)}")
         return
-    info = train(config_from_args(args), export_to=args.export)
+    info = train(config_from_args(args), export_to=args.export, init_from=args.init_from)
     print(f"done: {info}")
 
 

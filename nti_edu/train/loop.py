@@ -38,6 +38,12 @@ def learning_rate(step: int, peak: float, warmup: int, total: int) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def rewarm(stage: Stage, step: int, warmup: int) -> float:
+    """After a warm start (fresh Adam moments at ``restart_step``), a second linear warm-up; else 1."""
+    restart = stage.extra_state.get("restart_step")
+    return 1.0 if restart is None else min(1.0, (step - restart + 1) / warmup)
+
+
 @torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int) -> None:
     """ema <- d * ema + (1 - d) * model, with d warmed up as min(decay, (1 + step) / (10 + step))."""
@@ -53,13 +59,15 @@ def train_stage(stage: Stage, cfg, run_dir: Path) -> dict:
     opt = torch.optim.AdamW(params, lr=stage.lr, weight_decay=0.0)
     ema = {n: copy.deepcopy(stage.modules[n]).requires_grad_(False) for n in stage.ema_names}
     start = resume(ckpt_path, stage, opt, ema)
-    log = (run_dir / f"{stage.name}_log.csv").open("a")
-    if start == 0:
+    log_path = run_dir / f"{stage.name}_log.csv"
+    new_log = not log_path.exists() or log_path.stat().st_size == 0
+    log = log_path.open("a")
+    if new_log:
         log.write("step,loss,lr,seconds\n")
     t0, loader = time.perf_counter(), batches(stage.batch_size, start, stage.steps, stage.base_seed, cfg.num_workers)
     bar = tqdm(loader, total=stage.steps, initial=start, desc=f"train {stage.name}")
     for step, (images, prompts) in enumerate(bar, start=start):
-        lr = learning_rate(step, stage.lr, cfg.warmup_steps, stage.steps)
+        lr = learning_rate(step, stage.lr, cfg.warmup_steps, stage.steps) * rewarm(stage, step, cfg.warmup_steps)
         loss = optimise(stage, opt, params, lr, images.to(cfg.device), prompts, step_generator(cfg.seed, step, cfg.device))
         for n, e in ema.items():
             update_ema(e, stage.modules[n], cfg.ema_decay, step)

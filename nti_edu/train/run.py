@@ -14,16 +14,22 @@ from .diffusion import build_text_and_unet, diffusion_stage
 from .export import export_model
 from .loop import train_stage
 from .vae import build_vae, decoder_stage, latent_scaling_factor, vae_stage
+from .warm_start import warm_start
 
 SCALE_SEEDS = range(900_000_000, 900_000_512)  # a fixed batch for measuring the latent scale
 
 
-def train(cfg: TrainConfig, export_to: Path | None = None) -> dict:
-    """Train (or resume) the VAE, then the UNet and text encoder; optionally export the model folder."""
+def train(cfg: TrainConfig, export_to: Path | None = None, init_from: Path | None = None) -> dict:
+    """Train (or resume) the VAE, then the UNet and text encoder; optionally export the model folder.
+
+    ``init_from``: an exported model folder to go on from, in a new run folder (see warm_start.py).
+    """
     run_dir = Path(cfg.out_dir)
+    start, tokenizer = time.perf_counter(), build_tokenizer()
+    if init_from is not None:
+        print(f"warm start from {init_from} at UNet step {warm_start(Path(init_from), run_dir, cfg, tokenizer)}")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-    start, tokenizer = time.perf_counter(), build_tokenizer()
     vae = build_vae(cfg)
     train_stage(vae_stage(cfg, vae), cfg, run_dir)
     vae.eval().requires_grad_(False)
@@ -36,9 +42,16 @@ def train(cfg: TrainConfig, export_to: Path | None = None) -> dict:
     info = {"device": torch.cuda.get_device_name() if cfg.device.startswith("cuda") else "cpu",
             "seconds_this_run": round(time.perf_counter() - start, 1), "seed": cfg.seed,
             "date": time.strftime("%Y-%m-%d")}
+    info |= _warm_start_info(run_dir)
     if export_to is not None:
         export_model(run_dir, Path(export_to), vae, text_encoder, unet, tokenizer, info)
     return info
+
+
+def _warm_start_info(run_dir: Path) -> dict:
+    """Where a warm-started run came from (recorded in the exported model_index.json)."""
+    extra = torch.load(run_dir / "unet.pt", map_location="cpu", weights_only=False)["extra"]
+    return {k: extra[k] for k in ("init_from", "restart_step") if k in extra}
 
 
 def export_only(cfg: TrainConfig, export_to: Path) -> Path:

@@ -1,0 +1,64 @@
+"""Go on training from an exported model folder (e.g. the shipped interim model) when its run folder is gone.
+
+An exported folder holds the VAE and the EMA weights of the UNet and text encoder, but not the online
+weights nor Adam's moments. So a warm start writes a run folder in which the VAE stage is finished and
+the UNet stage stands at the exported step, with the online weights set to the EMA weights and fresh
+Adam moments; the learning rate warms up again from there (fresh moments make the first Adam steps
+full-size), then follows the same cosine schedule towards ``cfg.unet_steps``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .checkpoint import save_checkpoint
+from .diffusion import build_text_and_unet
+from .vae import build_vae
+
+
+def _load_exported(model_dir: Path, cfg, tokenizer):
+    """The folder's VAE, text encoder and UNet, in freshly built modules of the run's architecture."""
+    from safetensors.torch import load_file
+
+    vae = build_vae(cfg)
+    text_encoder, unet = build_text_and_unet(cfg, tokenizer)
+    for name, module, file in (("vae", vae, "diffusion_pytorch_model.safetensors"),
+                               ("unet", unet, "diffusion_pytorch_model.safetensors"),
+                               ("text_encoder", text_encoder, "model.safetensors")):
+        path = model_dir / name / file
+        if not path.is_file():
+            raise FileNotFoundError(f"--init-from {model_dir}: {path} is missing (not an exported model folder)")
+        module.load_state_dict(load_file(path), strict=name != "text_encoder")  # CLIP may omit position_ids
+    return vae, text_encoder, unet
+
+
+def _fresh_optimizer_state(modules: dict) -> dict:
+    params = [p for m in modules.values() for p in m.parameters()]
+    return torch.optim.AdamW(params, weight_decay=0.0).state_dict()
+
+
+def warm_start(model_dir: Path, run_dir: Path, cfg, tokenizer) -> int:
+    """Write vae.pt and unet.pt in ``run_dir`` from ``model_dir``; return the UNet step it stands at."""
+    model_dir, run_dir = Path(model_dir), Path(run_dir)
+    if (run_dir / "unet.pt").exists():  # the same command run again: resume, as any run does
+        print(f"{run_dir} already holds checkpoints: resuming them (--init-from is used only to start a run)")
+        return torch.load(run_dir / "unet.pt", map_location="cpu", weights_only=False)["step"]
+    training = json.loads((model_dir / "model_index.json").read_text()).get("training", {})
+    unet_step = int(training.get("unet_steps", 0))
+    if unet_step >= cfg.unet_steps:
+        raise ValueError(f"--init-from {model_dir} is already at UNet step {unet_step}; "
+                         f"ask for more with --unet-steps (got {cfg.unet_steps})")
+    vae, text_encoder, unet = _load_exported(model_dir, cfg, tokenizer)
+    scale = json.loads((model_dir / "vae" / "config.json").read_text())["scaling_factor"]  # measured at export
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(run_dir / "vae.pt", {"step": cfg.vae_steps, "modules": {"vae": vae.state_dict()}, "ema": {},
+                                         "optimizer": _fresh_optimizer_state({"vae": vae}), "extra": {}})
+    modules = {"unet": unet, "text_encoder": text_encoder}
+    states = {n: m.state_dict() for n, m in modules.items()}
+    save_checkpoint(run_dir / "unet.pt", {"step": unet_step, "modules": states, "ema": states,
+                                          "optimizer": _fresh_optimizer_state(modules),
+                                          "extra": {"scaling_factor": scale, "restart_step": unet_step,
+                                                    "init_from": str(model_dir)}})
+    return unet_step
