@@ -59,5 +59,5 @@ def export_only(cfg: TrainConfig, export_to: Path) -> Path:
     tokenizer = build_tokenizer()
     text_encoder, unet = build_text_and_unet(cfg, tokenizer)
     info = {"device": "see run config", "note": "exported from the latest checkpoints", "seed": cfg.seed,
-            "date": time.strftime("%Y-%m-%d")}
+            "date": time.strftime("%Y-%m-%d")} | _warm_start_info(Path(cfg.out_dir))
     return export_model(Path(cfg.out_dir), Path(export_to), build_vae(cfg), text_encoder, unet, tokenizer, info)
