@@ -162,22 +162,26 @@ def test_demo_on_tiny_components(tiny_model_dir, tmp_path, capsys, no_network):
     model = load_model(str(tiny_model_dir))
     images, prompts, _ = world_images(model, 2, 0)
     assert prompts == [r["prompt"] for r in rows]
-    recon = reconstruct(model, invert(model, images, prompts, num_steps=3, w=1.0))
-    assert rows[1]["ddim_w1"]["psnr_db"] == pytest.approx(psnr(recon, images)[1].item(), abs=1e-3)
+    inverted = invert(model, images, prompts, num_steps=3, w=1.0)
+    for key, w in (("ddim_w1", None), ("ddim_w1_at7.5", 7.5)):  # the w = 1 inversion, sampled at 1 and at 7.5
+        recon = reconstruct(model, inverted, w=w)
+        assert rows[1][key]["psnr_db"] == pytest.approx(psnr(recon, images)[1].item(), abs=1e-3)
     printed = capsys.readouterr().out
     assert rows[0]["prompt"] in printed and "mean" in printed
     width, height = Image.open(out / "demo.png").size
-    assert width > height > 200  # 2 rows x 5 columns
+    assert width > height > 200  # 2 rows x 6 columns
 
 
 def test_demo_on_the_embedded_model_offline(tmp_path, no_network):
-    """The main job, shortened (2 images, 20 steps, 5 inner iterations): null-text inversion at w = 7.5
-    reconstructs better than DDIM inversion at w = 7.5, offline."""
+    """The main job, shortened (2 images, 20 steps, 10 inner iterations), offline: null-text inversion at
+    w = 7.5 reconstructs far better than its own pivots (DDIM at w = 1) sampled at 7.5 and than DDIM
+    inversion at 7.5, and nearly as well as DDIM at w = 1 (measured: 29.5, 20.0, 24.4 and 29.8 dB)."""
     out = tmp_path / "demo"
-    assert main(["demo", "--n", "2", "--steps", "20", "--inner-steps", "5", "--out", str(out), "-q"]) == 0
+    assert main(["demo", "--n", "2", "--steps", "20", "--inner-steps", "10", "--out", str(out), "-q"]) == 0
     mean = json.loads((out / "metrics.json").read_text())["mean_psnr_db"]
+    assert mean["null_text_w7.5"] > mean["ddim_w1_at7.5"] + 6
     assert mean["null_text_w7.5"] > mean["ddim_w7.5"] + 3
-    assert mean["ddim_w1"] > mean["ddim_w7.5"]
+    assert mean["null_text_w7.5"] > mean["ddim_w1"] - 1.5 and mean["ddim_w1"] > mean["ddim_w7.5"]
 
 
 def test_invert_on_the_embedded_model_offline(tmp_path, no_network):

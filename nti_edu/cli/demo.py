@@ -2,14 +2,16 @@
 
 1. take a few held-out images of the world (never seen in training) and their prompts;
 2. invert them three ways: DDIM at w = 1, DDIM at w = 7.5 and null-text inversion at w = 7.5
-   (Mokady et al. 2023, Algorithm 1), and reconstruct each at the w it was made for;
+   (Mokady et al. 2023, Algorithm 1), and reconstruct each at the w it was made for; the DDIM inversion
+   at w = 1 is also sampled at w = 7.5 (what editing with it would do, the case null-text repairs);
 3. edit each null-text inversion with Prompt-to-Prompt (Hertz et al. 2023): a colour swap on a
    shape, sunglasses added to a face;
-4. write ``demo.png`` (rows: images; columns: input, the three reconstructions with their PSNR, the
+4. write ``demo.png`` (rows: images; columns: input, the four reconstructions with their PSNR, the
    edit) and ``metrics.json``, and print a table.
 
 The lecture's point, measured: DDIM inversion reconstructs well at w = 1 but not at w = 7.5, where
-editing needs to work; null-text inversion recovers the image at w = 7.5 and can then be edited.
+editing needs to work; null-text inversion, which starts from the w = 1 inversion, recovers the image
+at w = 7.5 and can then be edited.
 """
 from __future__ import annotations
 
@@ -91,8 +93,8 @@ def world_images(model, n: int, start: int):
 
 
 def reconstructions(model, images, prompts, args):
-    """The three inversions, each reconstructed at its own w: ({name: (n, 3, S, S)}, {name: seconds},
-    the null-text result, which the edits start from)."""
+    """The three inversions, each reconstructed at its own w, and the w = 1 one also at 7.5:
+    ({name: (n, 3, S, S)}, {name: seconds}, the null-text result, which the edits start from)."""
     from ..inversion import invert
     from ..null_text import null_text_inversion
     from ..reconstruction import reconstruct
@@ -107,6 +109,8 @@ def reconstructions(model, images, prompts, args):
         result = make()
         recons[name] = reconstruct(model, result, progress=progress)  # (n, 3, S, S)
         seconds[name] = round(time.perf_counter() - start, 2)
+        if name == "ddim_w1":  # the pivots null-text starts from, sampled at the w editing needs
+            recons["ddim_w1_at7.5"] = reconstruct(model, result, w=W_HIGH, progress=progress)
     return recons, seconds, result
 
 
@@ -139,7 +143,8 @@ def edits(model, result, scenes, args):
     return torch.cat(edited), targets, labels, round(time.perf_counter() - start, 2)
 
 
-COLUMNS = (("ddim_w1", "DDIM w=1"), ("ddim_w7.5", "DDIM w=7.5"), ("null_text_w7.5", "null-text w=7.5"))
+COLUMNS = (("ddim_w1", "DDIM w=1"), ("ddim_w1_at7.5", "DDIM w=1 -> 7.5"), ("ddim_w7.5", "DDIM w=7.5"),
+           ("null_text_w7.5", "null-text w=7.5"))  # "1 -> 7.5": inverted at w = 1, sampled at w = 7.5
 
 
 def table(images, prompts, recons, edited, targets, labels, verdicts) -> list[dict]:
