@@ -7,6 +7,19 @@ a Prompt-to-Prompt controller (``nti_edu.p2p``; Hertz et al., ICLR 2023) injects
 attention into the target branch so that the layout is kept. For direct inversion (Ju et al. 2024)
 the per-step corrections are added to the source branch only, after the step and before a local blend,
 as in PnP Inversion's code.
+
+The target branch's guidance weight ``target_w`` (default: the inversion's w, as in the paper) is a
+knob of ours. Tuning makes the null prediction nearly the source's conditional one, eps_null ~ eps_src
+(that is what lets the guided source step land on its pivot), so the target branch takes
+
+    eps_null + w_t (eps_tgt - eps_null)  ~  eps_src + w_t (eps_tgt - eps_src):
+
+the edit's direction, amplified w_t times. On Stable Diffusion w_t = 7.5 works; on the small embedded
+model, where one changed word moves eps a long way, it over-saturates the edited object (latents at
+3x the source's scale) and the VAE decoder's group norms carry that into the whole image. A lower
+w_t (1.5 to 2.5) edits cleanly: ``benchmarks/null_text_report.py`` chooses it per kind of edit on
+training scenes and measures it on held-out ones. The source branch keeps w, so it still retraces
+the reconstruction.
 """
 from __future__ import annotations
 
@@ -31,9 +44,10 @@ def source_prompt(result: InversionResult, image: int) -> str:
 
 @torch.no_grad()
 def edit_latents(model, result: InversionResult, target_prompt: str, *, controller=None, w: float | None = None,
-                 image: int = 0, progress: bool = False) -> list[torch.Tensor]:
+                 target_w: float | None = None, image: int = 0, progress: bool = False) -> list[torch.Tensor]:
     """The joint trajectory of the source and target branches: N + 1 of (2, C, h, w), noisiest first."""
     w = check_guidance(result.w if w is None else w)
+    target_w = w if target_w is None else check_guidance(target_w)
     source = source_prompt(result, image)
     if controller is not None and hasattr(controller, "check_edit"):
         controller.check_edit(source, target_prompt, result.num_steps)
@@ -41,11 +55,13 @@ def edit_latents(model, result: InversionResult, target_prompt: str, *, controll
     x_T = result.x_T[image:image + 1].expand(2, -1, -1, -1)  # (2, C, h, w): both branches start at x_T
     context = nullcontext() if controller is None else attention_control(model.unet, controller, model.latent_shape)
     with context:
-        return edit_loop(model, result, x_T, emb_cond, w, image, controller or AttentionControl(), progress)
+        weights = torch.tensor([w, target_w], device=x_T.device, dtype=x_T.dtype).view(2, 1, 1, 1)  # (2, 1, 1, 1)
+        return edit_loop(model, result, x_T, emb_cond, weights, image, controller or AttentionControl(), progress)
 
 
 def edit_loop(model, result, x_t, emb_cond, w, image, controller, progress) -> list[torch.Tensor]:
-    """DDIM sampling of [source, target] with the result's per-step null embeddings and the controller's hooks."""
+    """DDIM sampling of [source, target] with the result's per-step null embeddings and the controller's hooks;
+    w is (2, 1, 1, 1): each branch's guidance weight."""
     schedule, trajectory = model.schedule, [x_t]
     for i, (t, t_prev) in enumerate(tqdm(schedule.pairs(result.num_steps), desc="editing", disable=not progress)):
         emb_null = result.emb_null[i][image:image + 1].expand(2, -1, -1)  # (2, L, D): one for both branches
@@ -64,11 +80,13 @@ def edit_loop(model, result, x_t, emb_cond, w, image, controller, progress) -> l
 
 
 def edit(model, result: InversionResult, target_prompt: str, *, controller=None, w: float | None = None,
-         image: int = 0, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+         target_w: float | None = None, image: int = 0, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Edit image ``image`` of an inversion result towards ``target_prompt``.
 
-    Returns (source_image, edited_image), each (1, 3, H, W) in [0, 1]. w defaults to the result's.
+    Returns (source_image, edited_image), each (1, 3, H, W) in [0, 1]. w defaults to the result's; target_w,
+    the target branch's guidance weight, to w (see the module's note).
     """
-    x_0 = edit_latents(model, result, target_prompt, controller=controller, w=w, image=image, progress=progress)[-1]
+    x_0 = edit_latents(model, result, target_prompt, controller=controller, w=w, target_w=target_w, image=image,
+                       progress=progress)[-1]
     images = model.latent_to_image(x_0)  # (2, 3, H, W)
     return images[:1], images[1:]

@@ -121,6 +121,23 @@ def test_edit_modes(tiny_model_dir, inverted, tmp_path, mode, prompt, extra):
     assert info["edited_vs_source"]["psnr_db"] == pytest.approx(psnr(edited, source).item(), abs=0.2)
 
 
+def test_edit_target_w(tiny_model_dir, inverted, tmp_path):
+    """--target-w steers the target branch only: the source stays the reconstruction, the edit changes."""
+    outs = {}
+    for w_t in ("7.5", "1.5"):
+        out = outs[w_t] = tmp_path / w_t
+        assert main(["edit", str(inverted), "--prompt", "a blue circle", "--target-w", w_t, "--model",
+                     str(tiny_model_dir), "--out", str(out), "-q"]) == 0
+        assert json.loads((out / "edit.json").read_text())["target_w"] == float(w_t)
+    default = tmp_path / "default"
+    assert main(["edit", str(inverted), "--prompt", "a blue circle", "--model", str(tiny_model_dir), "--out",
+                 str(default), "-q"]) == 0
+    assert json.loads((default / "edit.json").read_text())["target_w"] == 7.5  # the inversion's w
+    same, low = (read_png(outs[w] / "edited.png") for w in ("7.5", "1.5"))
+    assert torch.equal(same, read_png(default / "edited.png")) and (low - same).abs().max() > 0.02
+    assert torch.equal(read_png(outs["1.5"] / "source.png"), read_png(default / "source.png"))
+
+
 def test_edit_auto_picks_swap_or_refine(tiny_model_dir, inverted, tmp_path, capsys):
     for prompt, mode in (("a blue circle", "swap"), ("a small red circle", "refine")):
         assert main(["edit", str(inverted), "--prompt", prompt, "--model", str(tiny_model_dir), "--out",

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from nti_edu.alternatives import direct_inversion
+from nti_edu.ddim import ddim_step
 from nti_edu.editing import edit, edit_latents
 from nti_edu.metrics import psnr
 from nti_edu.null_text import null_text_inversion
@@ -92,7 +93,29 @@ def test_direct_inversion_edit_keeps_the_source_exact(tiny_model, image):
     assert (x_0[1] - x_0[0]).abs().max() > 1e-3
 
 
+def test_target_guidance_weight(tiny_model, nti):
+    """target_w steers the target branch only: equal to w it is the default, and the source never moves;
+    at w_t = 1 the target branch is plain conditional DDIM sampling of the target prompt from x_T with
+    no guidance, whatever the null embeddings."""
+    source, default = edit(tiny_model, nti, "a blue circle", progress=False)
+    _, same = edit(tiny_model, nti, "a blue circle", target_w=nti.w, progress=False)
+    assert torch.equal(default, same)
+    for w_t in (1.0, 2.5):
+        src, lower = edit(tiny_model, nti, "a blue circle", target_w=w_t, progress=False)
+        assert (src - source).abs().max() <= 1e-6 and (lower - default).abs().max() > 1e-3
+    _, unguided = edit(tiny_model, nti, "a blue circle", target_w=1.0, progress=False)
+    emb = tiny_model.encode_prompt("a blue circle")  # (1, L, D)
+    x_t = nti.x_T[:1]  # (1, C, h, w)
+    with torch.no_grad():
+        for t, t_prev in tiny_model.schedule.pairs(N):
+            eps = tiny_model.predict_eps(x_t, t, emb)  # (1, C, h, w)
+            x_t = ddim_step(x_t, eps, tiny_model.schedule.alpha_bar_at(t), tiny_model.schedule.alpha_bar_at(t_prev))
+    assert (unguided - tiny_model.latent_to_image(x_t)).abs().max() <= 1e-4
+
+
 def test_errors(tiny_model, nti):
+    with pytest.raises(ValueError, match="guidance weight w must be a finite number >= 0"):
+        edit(tiny_model, nti, "a blue circle", target_w=-1.0, progress=False)
     with pytest.raises(ValueError, match="index of one of the result's 1 images"):
         edit(tiny_model, nti, "a blue circle", image=1, progress=False)
     swap = WordSwap(tiny_model.tokenizer, SOURCE, "a blue circle", N + 1)

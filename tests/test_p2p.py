@@ -172,3 +172,34 @@ def test_local_blend_mask_follows_the_words(words):
     assert torch.equal(blend(x, FakeStore(maps), step=4), x)  # before start = int(0.5 * 10)
     blended = blend(x, FakeStore(maps), step=5)
     assert torch.equal(blended[0], x[0]) and torch.equal(blended[1], x[0] + mask[1] * (x[1] - x[0]))
+
+
+class SidesStore(AttentionStore):
+    """A store holding one map of each given side."""
+
+    def __init__(self, sides):
+        super().__init__()
+        self.sums = {f"layer{s}": torch.zeros(2, s * s, 16) for s in sides}
+        self.counts = {k: 1 for k in self.sums}
+
+
+@pytest.mark.parametrize("sides,latent_side,expected", [
+    ((8, 16, 32, 64), 64, 16),  # SD 1.x: a quarter of the latent's side, the official code's choice
+    ((4, 8), 16, 8),  # the embedded model: 4 x 4 maps would max-pool into a mask of ones
+    ((4,), 16, 4),  # nothing finer stored: the only maps there are
+    ((4, 8, 16), 40, 8),  # 10 wanted: the nearer of 8 and 16
+    ((4, 16), 32, 16),  # 8 wanted, not stored: 4 is too coarse
+])
+def test_local_blend_default_side(sides, latent_side, expected):
+    assert LocalBlend("red", "blue").side(SidesStore(sides), latent_side) == expected
+    assert LocalBlend("red", "blue", resolution=4).side(SidesStore(sides), latent_side) == 4
+
+
+def test_local_blend_on_8x8_maps_leaves_the_far_side_out(words):
+    """On 8 x 8 maps the 3 x 3 max-pool grows a one-pixel word to 3 x 3, not to the whole latent."""
+    blend = LocalBlend("red", "blue", threshold=0.3)
+    blend.bind_words(words, "a red circle", "a blue circle", 10)
+    maps = torch.full((2, 8, 8, 16), 0.01)
+    maps[:, 0, 0, 2] = 1.0  # both words at the top-left pixel
+    mask = blend.mask(FakeStore(maps), (16, 16))  # (2, 1, 16, 16)
+    assert mask[1, 0, :4, :4].eq(1).all() and mask[1, 0].sum() == 16 and mask[1, 0, 8:, 8:].eq(0).all()

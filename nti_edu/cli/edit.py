@@ -40,6 +40,9 @@ def add_parser(subparsers, parents) -> None:
     p.add_argument("--reweight", nargs="+", type=a.word_scale, metavar="WORD=SCALE", default=None,
                    help="scale the cross-attention of words of the target prompt, e.g. --reweight red=2")
     p.add_argument("--guidance", type=a.guidance, default=None, help="guidance weight w (default: the inversion's)")
+    p.add_argument("--target-w", type=a.guidance, default=None,
+                   help="the target branch's guidance weight (default: w, as in the paper; 1.5 to 2.5 edits the "
+                        "embedded model cleanly, see benchmarks/null_text_report.md)")
     p.add_argument("--index", type=a.count, default=0, help="which image of the inversion to edit (default 0)")
     p.add_argument("--out", required=True, help="output folder (created if needed)")
     add_model_arguments(p)
@@ -129,10 +132,12 @@ def run(args) -> dict:
         check_prompt(model, target)
         control = controller(model, args, mode, source, target, result.num_steps)
         start = time.perf_counter()
-        src_img, edited = edit(model, result, target, controller=control, w=args.guidance, image=args.index,
-                               progress=progress_bars(args))  # 3. the work: 2 x (1, 3, S, S)
+        src_img, edited = edit(model, result, target, controller=control, w=args.guidance, target_w=args.target_w,
+                               image=args.index, progress=progress_bars(args))  # 3. the work: 2 x (1, 3, S, S)
         info = {"source_prompt": source, "target_prompt": target, "mode": mode, "method": result.method,
                 "num_steps": result.num_steps, "w": args.guidance if args.guidance is not None else result.w,
+                "target_w": args.target_w if args.target_w is not None else (args.guidance if args.guidance is not None
+                                                                             else result.w),
                 "cross_replace": args.cross_replace, "self_replace": args.self_replace, "blend": args.blend,
                 "reweight": dict(args.reweight or []), "model": model.name,
                 "edited_vs_source": quality(edited, src_img), "seconds": round(time.perf_counter() - start, 2)}

@@ -6,9 +6,17 @@ cross-attention is high and copy the source's latent elsewhere:
     mask = (normalised, max-pooled mean cross-attention of the words > threshold), source's OR target's
     x_target := x_source + mask * (x_target - x_source)
 
+Normalised means scaled to [0, 1] by its minimum and maximum over the image. The official code divides
+by the maximum only, which is the same where a word's map falls to about 0 away from its object, as
+on Stable Diffusion; a small model's maps keep a floor (on the embedded model a third of the peak,
+as the softmax spreads over few tokens), which a threshold of 0.3 on max-only maps lets through as
+a mask of the whole image.
+
 The maps are the conditional branch's, averaged over heads, the layers of one resolution and the
-steps so far. The resolution is, by default, a quarter of the latent's side when the UNet has
-attention there (16 for SD's 64 x 64 latents, the official code's choice), else the coarsest one.
+steps so far. The resolution is, by default, the stored side nearest a quarter of the latent's
+(16 for SD's 64 x 64 latents, the official code's choice) among those of at least MIN_SIDE: on coarser maps
+the 3 x 3 max-pool spreads every word over the whole latent, a mask of ones, and so no blend at all
+(the embedded model's 16 x 16 latents have maps of 8 x 8 and 4 x 4: it gets 8 x 8).
 """
 from __future__ import annotations
 
@@ -16,6 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from .words import find_words
+
+MIN_SIDE = 8  # the coarsest maps a 3 x 3 max-pool leaves a region on
 
 
 class LocalBlend:
@@ -37,11 +47,12 @@ class LocalBlend:
         self.word_alpha, self.start_step = alpha, int(self.start * num_steps)
 
     def side(self, store, latent_side: int) -> int:
-        """The side of the maps to use: ``resolution``, else latent_side / 4 if stored, else the coarsest."""
-        sides = store.sides()
+        """The side of the maps to use: ``resolution``, else of the stored sides of at least MIN_SIDE (or
+        the finest, if none is) the one nearest latent_side / 4, the finer of two equally near."""
         if self.resolution is not None:
             return self.resolution
-        return latent_side // 4 if latent_side // 4 in sides else sides[0]
+        sides = [s for s in store.sides() if s >= MIN_SIDE] or [max(store.sides())]
+        return min(sides, key=lambda s: (abs(s - latent_side // 4), -s))
 
     def mask(self, store, size: tuple[int, int]) -> torch.Tensor:
         """The blend mask, (2, 1, h, w) of 0/1: row 0 the source's region, row 1 the union of both."""
@@ -49,7 +60,8 @@ class LocalBlend:
         maps = (maps * self.word_alpha.to(maps)[:, None, None, :]).sum(-1)[:, None]  # (2, 1, s, s)
         maps = F.max_pool2d(maps, 3, stride=1, padding=1)  # (2, 1, s, s)
         maps = F.interpolate(maps, size=size)  # (2, 1, h, w), nearest
-        maps = maps / maps.amax(dim=(2, 3), keepdim=True).clamp_min(1e-12)
+        low = maps.amin(dim=(2, 3), keepdim=True)  # (2, 1, 1, 1): the map's floor, ~0 on SD
+        maps = (maps - low) / (maps.amax(dim=(2, 3), keepdim=True) - low).clamp_min(1e-12)  # (2, 1, h, w) in [0, 1]
         inside = maps > self.threshold  # (2, 1, h, w)
         return (inside[:1] | inside).float()
 
