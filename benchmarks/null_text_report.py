@@ -185,8 +185,6 @@ class P2PSetting:
 SETTINGS = tuple(  # the Prompt-to-Prompt code's defaults (cross 0.8, self 0.4, threshold 0.3) and the paper's
     P2PSetting(0.8, 0.4, blend, target_w)  # w first, then neighbours
     for target_w in (W, 2.5, 1.5) for blend in (None, 0.3, 0.6))
-# The embedded UNet has cross-attention at 8x8 and 4x4 (its latents are 16x16): LocalBlend's default picks 8x8.
-BLEND_SIDE = 8
 BLEND_ONLY = {"add sunglasses"}  # adding an object: a refinement with local blend on the added words
 
 
@@ -232,7 +230,8 @@ def controller(tokenizer, e, steps: int, setting: P2PSetting):
     """A WordSwap or Refine controller for the edit ``e``, with local blend if the setting asks for it."""
     blend = None
     if setting.blend_threshold is not None:
-        blend = LocalBlend(*blend_words(e), threshold=setting.blend_threshold, resolution=BLEND_SIDE)
+        # LocalBlend's default side: the embedded UNet's 8x8 maps (of 8x8 and 4x4; its latents are 16x16)
+        blend = LocalBlend(*blend_words(e), threshold=setting.blend_threshold)
     kind = Refine if e.p2p == REFINEMENT else WordSwap
     return kind(tokenizer, e.source_prompt, e.target_prompt, steps, cross_replace_steps=setting.cross_replace_steps,
                 self_replace_steps=setting.self_replace_steps, local_blend=blend)
@@ -275,8 +274,8 @@ def measure_edits(model, evaluator, kind: str, n: int, steps: int, setting: P2PS
     cases = edit_cases(kind, kind_seeds(kind, n, heldout=True))
     (result, recon), seconds = timed(invert_cases, model, cases, steps)
     out = run_edits(model, evaluator, cases, result, steps, setting)
-    paper = setting if setting.target_w == W else replace(setting, target_w=W)  # the same, both branches at W
-    paper_out = out if paper is setting else run_edits(model, evaluator, cases, result, steps, paper)
+    paper = replace(setting, target_w=W)  # the same setting, both branches at W as in the paper
+    paper_out = out if paper == setting else run_edits(model, evaluator, cases, result, steps, paper)
     sources, targets = ([getattr(e, f"{side}_prompt") for e in cases["edits"]] for side in ("source", "target"))
     return {**out, "cases": cases, "recon": recon, "invert_seconds": seconds, "paper_w": paper_out, "setting": setting,
             "recon_outside": psnr_outside(recon, cases["images"], cases["regions"]),

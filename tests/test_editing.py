@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from nti_edu.alternatives import direct_inversion
-from nti_edu.ddim import ddim_step
 from nti_edu.editing import edit, edit_latents
 from nti_edu.metrics import psnr
 from nti_edu.null_text import null_text_inversion
 from nti_edu.p2p import LocalBlend, Refine, Reweight, WordSwap
 from nti_edu.reconstruction import reconstruct
+from nti_edu.sampling import sample
 
 SOURCE, N = "a red circle", 4
 
@@ -104,13 +104,9 @@ def test_target_guidance_weight(tiny_model, nti):
         src, lower = edit(tiny_model, nti, "a blue circle", target_w=w_t, progress=False)
         assert (src - source).abs().max() <= 1e-6 and (lower - default).abs().max() > 1e-3
     _, unguided = edit(tiny_model, nti, "a blue circle", target_w=1.0, progress=False)
-    emb = tiny_model.encode_prompt("a blue circle")  # (1, L, D)
-    x_t = nti.x_T[:1]  # (1, C, h, w)
     with torch.no_grad():
-        for t, t_prev in tiny_model.schedule.pairs(N):
-            eps = tiny_model.predict_eps(x_t, t, emb)  # (1, C, h, w)
-            x_t = ddim_step(x_t, eps, tiny_model.schedule.alpha_bar_at(t), tiny_model.schedule.alpha_bar_at(t_prev))
-    assert (unguided - tiny_model.latent_to_image(x_t)).abs().max() <= 1e-4
+        x_0 = sample(tiny_model, nti.x_T[:1], tiny_model.encode_prompt("a blue circle"), num_steps=N, w=1.0)
+    assert (unguided - tiny_model.latent_to_image(x_0)).abs().max() <= 1e-4
 
 
 def test_errors(tiny_model, nti):

@@ -134,10 +134,9 @@ def run(args) -> dict:
         start = time.perf_counter()
         src_img, edited = edit(model, result, target, controller=control, w=args.guidance, target_w=args.target_w,
                                image=args.index, progress=progress_bars(args))  # 3. the work: 2 x (1, 3, S, S)
+        w = args.guidance if args.guidance is not None else result.w
         info = {"source_prompt": source, "target_prompt": target, "mode": mode, "method": result.method,
-                "num_steps": result.num_steps, "w": args.guidance if args.guidance is not None else result.w,
-                "target_w": args.target_w if args.target_w is not None else (args.guidance if args.guidance is not None
-                                                                             else result.w),
+                "num_steps": result.num_steps, "w": w, "target_w": args.target_w if args.target_w is not None else w,
                 "cross_replace": args.cross_replace, "self_replace": args.self_replace, "blend": args.blend,
                 "reweight": dict(args.reweight or []), "model": model.name,
                 "edited_vs_source": quality(edited, src_img), "seconds": round(time.perf_counter() - start, 2)}
