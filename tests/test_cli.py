@@ -104,6 +104,7 @@ def test_direct_inversion_reconstructs_up_to_the_vae(tiny_model_dir, image_file,
 @pytest.mark.parametrize("mode, prompt, extra", [
     ("plain", "a blue circle", []),
     ("swap", "a blue circle", ["--blend", "red", "blue"]),
+    ("swap", "a blue circle", ["--blend", "circle", "--blend-subtract", "red", "blue"]),
     ("refine", "a big red circle", ["--reweight", "big=2"]),
     ("reweight", None, ["--reweight", "red=3"]),
 ])
@@ -114,6 +115,7 @@ def test_edit_modes(tiny_model_dir, inverted, tmp_path, mode, prompt, extra):
     assert sorted(p.name for p in out.iterdir()) == ["edit.json", "edited.png", "source.png"]
     info = json.loads((out / "edit.json").read_text())
     assert info["mode"] == mode and info["target_prompt"] == (prompt or PROMPT) and info["num_steps"] == 4
+    assert info["blend_subtract"] == (["red", "blue"] if "--blend-subtract" in extra else None)
     source, edited = read_png(out / "source.png"), read_png(out / "edited.png")
     # the source branch is the reconstruction (up to 8-bit rounding), the target branch differs from it
     assert (source - read_png(inverted / "reconstruction.png")).abs().max() <= 1 / 255 + 1e-6

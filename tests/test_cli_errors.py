@@ -219,6 +219,9 @@ def test_edit_refuses_another_models_inversion(tiny_model_dir, inverted, tmp_pat
 def test_edit_options_that_do_not_fit(tiny_model_dir, inverted, tmp_path, capsys):
     base = ["edit", str(inverted), "--model", str(tiny_model_dir), "--out", str(tmp_path / "e")]
     cases = [(["--prompt", "a blue circle", "--blend", "green"], "not found: green"),
+             (["--prompt", "a blue circle", "--blend", "circle", "--blend-subtract", "square"],
+              "--blend-subtract words must be in"),
+             (["--prompt", "a blue circle", "--blend-subtract", "red"], "give the blend's words with --blend"),
              (["--prompt", "a blue circle", "--mode", "plain", "--reweight", "blue=2"], "need attention control"),
              (["--mode", "reweight"], "needs --reweight WORD=SCALE"),
              (["--prompt", "a blue circle", "--reweight", "blue"], "expected WORD=SCALE"),

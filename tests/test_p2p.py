@@ -203,3 +203,32 @@ def test_local_blend_on_8x8_maps_leaves_the_far_side_out(words):
     maps[:, 0, 0, 2] = 1.0  # both words at the top-left pixel
     mask = blend.mask(FakeStore(maps), (16, 16))  # (2, 1, 16, 16)
     assert mask[1, 0, :4, :4].eq(1).all() and mask[1, 0].sum() == 16 and mask[1, 0, 8:, 8:].eq(0).all()
+
+
+def test_local_blend_subtracts_the_other_words_region(words):
+    """subtract_words (the official substruct_words): "background" minus where "circle" attends, in either prompt,
+    not max-pooled."""
+    blend = LocalBlend("background", "background", threshold=0.0, subtract_words=("circle", "circle"),
+                       subtract_threshold=0.5)
+    blend.bind_words(words, "a red circle on a white background", "a red circle on a black background", 10)
+    maps = torch.full((2, 8, 8, 16), 0.01)
+    maps[:, :, :, 7] = torch.linspace(0.1, 1.0, 64).reshape(8, 8)  # "background" everywhere (threshold 0: all but one)
+    maps[0, 0, 7, 3] = 1.0  # "circle" in the source: top-right pixel
+    maps[1, 7, 7, 3] = 1.0  # "circle" in the target: bottom-right pixel
+    mask = blend.mask(FakeStore(maps), (8, 8))  # (2, 1, 8, 8)
+    assert mask[1, 0, 0, 7] == 0 and mask[1, 0, 7, 7] == 0  # both objects taken out of the target's row
+    assert mask[0, 0, 0, 7] == 0 and mask[0, 0, 7, 7] == 1  # the source's row: its own object only
+    assert mask[1, 0, 0, 0] == 0 and mask[1, 0].sum() == 64 - 3  # and the background map's minimum (top-left)
+    plain = LocalBlend("background", "background", threshold=0.0)
+    plain.bind_words(words, "a red circle on a white background", "a red circle on a black background", 10)
+    assert plain.mask(FakeStore(maps), (8, 8))[1, 0].sum() == 63
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"subtract_words": "circle"}, "subtract_words is a pair"),
+    ({"subtract_words": ("circle",)}, "subtract_words is a pair"),
+    ({"subtract_threshold": 1.0}, "subtract_threshold must be in"),
+])
+def test_local_blend_rejects_bad_subtraction(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LocalBlend("background", "background", **kwargs)

@@ -37,6 +37,9 @@ def add_parser(subparsers, parents) -> None:
     p.add_argument("--blend", nargs="+", metavar="WORD", default=None,
                    help="local blend: change only where these words attend; each word must be in the source "
                         "or the target prompt (e.g. --blend red blue circle)")
+    p.add_argument("--blend-subtract", nargs="+", metavar="WORD", default=None,
+                   help="with --blend: leave out where these words attend, e.g. --blend background "
+                        "--blend-subtract circle changes the background and keeps the circle")
     p.add_argument("--reweight", nargs="+", type=a.word_scale, metavar="WORD=SCALE", default=None,
                    help="scale the cross-attention of words of the target prompt, e.g. --reweight red=2")
     p.add_argument("--guidance", type=a.guidance, default=None, help="guidance weight w (default: the inversion's)")
@@ -64,22 +67,30 @@ def resolve_mode(mode: str, source: str, target: str) -> str:
     return mode
 
 
-def blend_words(words, source: str, target: str):
-    """``--blend`` words split into those of the source and those of the target (a word may be in both)."""
-    from ..p2p import LocalBlend
-
+def split_words(flag: str, words, source: str, target: str) -> tuple[list, list]:
+    """Words of a flag split into those of the source and those of the target (a word may be in both)."""
     src, tgt = source.lower().split(), target.lower().split()
     missing = [w for w in words if w.lower() not in src and w.lower() not in tgt]
     if missing:
-        raise CliError(f"--blend words must be in the source {source!r} or the target {target!r}; not found: "
+        raise CliError(f"{flag} words must be in the source {source!r} or the target {target!r}; not found: "
                        f"{', '.join(missing)}")
-    return LocalBlend([w for w in words if w.lower() in src], [w for w in words if w.lower() in tgt])
+    return [w for w in words if w.lower() in src], [w for w in words if w.lower() in tgt]
+
+
+def blend_words(words, source: str, target: str, subtract=None):
+    """The LocalBlend of ``--blend`` words, less the region of ``--blend-subtract`` words if given."""
+    from ..p2p import LocalBlend
+
+    subtract = split_words("--blend-subtract", subtract, source, target) if subtract else None
+    return LocalBlend(*split_words("--blend", words, source, target), subtract_words=subtract)
 
 
 def controller(model, args, mode: str, source: str, target: str, num_steps: int):
     """The Prompt-to-Prompt controller for ``mode`` (None for plain)."""
     from ..p2p import Refine, Reweight, WordSwap
 
+    if args.blend_subtract and not args.blend:
+        raise CliError("--blend-subtract takes words out of a local blend: give the blend's words with --blend")
     if mode == "plain":
         if args.blend or args.reweight:
             raise CliError("--blend and --reweight need attention control: use --mode swap, refine or reweight")
@@ -88,7 +99,7 @@ def controller(model, args, mode: str, source: str, target: str, num_steps: int)
     if mode == "reweight" and not weights:
         raise CliError("--mode reweight needs --reweight WORD=SCALE, e.g. --reweight red=2")
     options = {"cross_replace_steps": args.cross_replace, "self_replace_steps": args.self_replace,
-               "local_blend": blend_words(args.blend, source, target) if args.blend else None}
+               "local_blend": blend_words(args.blend, source, target, args.blend_subtract) if args.blend else None}
     if mode == "reweight":
         return Reweight(model.tokenizer, source, num_steps, weights, **options)
     kind = WordSwap if mode == "swap" else Refine
@@ -138,6 +149,7 @@ def run(args) -> dict:
         info = {"source_prompt": source, "target_prompt": target, "mode": mode, "method": result.method,
                 "num_steps": result.num_steps, "w": w, "target_w": args.target_w if args.target_w is not None else w,
                 "cross_replace": args.cross_replace, "self_replace": args.self_replace, "blend": args.blend,
+                "blend_subtract": args.blend_subtract,
                 "reweight": dict(args.reweight or []), "model": model.name,
                 "edited_vs_source": quality(edited, src_img), "seconds": round(time.perf_counter() - start, 2)}
         save_png(src_img, out.path("source.png"))

@@ -6,6 +6,10 @@ cross-attention is high and copy the source's latent elsewhere:
     mask = (normalised, max-pooled mean cross-attention of the words > threshold), source's OR target's
     x_target := x_source + mask * (x_target - x_source)
 
+With ``subtract_words`` (the official code's ``substruct_words``), the region of other words is taken
+out of the mask: maps of those words, not max-pooled, above ``subtract_threshold`` in either prompt.
+A background edit blends on "background" minus the object's word, so the object stays the source's.
+
 Normalised means scaled to [0, 1] by its minimum and maximum over the image. The official code divides
 by the maximum only, which is the same where a word's map falls to about 0 away from its object, as
 on Stable Diffusion; a small model's maps keep a floor (on the embedded model a third of the peak,
@@ -32,19 +36,24 @@ class LocalBlend:
     """Restrict an edit to the region of ``source_words`` (in the source) and ``target_words`` (in the target)."""
 
     def __init__(self, source_words, target_words, *, threshold: float = 0.3, start: float = 0.2,
-                 resolution: int | None = None):
-        if not 0 <= threshold < 1 or not 0 <= start <= 1:
-            raise ValueError(f"threshold must be in [0, 1) and start in [0, 1], got {threshold!r} and {start!r}")
-        self.source_words, self.target_words = source_words, target_words
-        self.threshold, self.start, self.resolution = threshold, start, resolution
-        self.word_alpha, self.start_step = None, 0
+                 resolution: int | None = None, subtract_words=None, subtract_threshold: float = 0.3):
+        if not 0 <= threshold < 1 or not 0 <= subtract_threshold < 1 or not 0 <= start <= 1:
+            raise ValueError("threshold and subtract_threshold must be in [0, 1) and start in [0, 1], got "
+                             f"{threshold!r}, {subtract_threshold!r} and {start!r}")
+        if subtract_words is not None and (isinstance(subtract_words, str) or len(subtract_words) != 2):
+            raise ValueError("subtract_words is a pair (words of the source, words of the target), e.g. "
+                             f"(['circle'], ['circle']); got {subtract_words!r}")
+        self.source_words, self.target_words, self.subtract_words = source_words, target_words, subtract_words
+        self.threshold, self.subtract_threshold = threshold, subtract_threshold
+        self.start, self.resolution = start, resolution
+        self.word_alpha, self.subtract_alpha, self.start_step = None, None, 0
 
     def bind_words(self, tokenizer, source: str, target: str, num_steps: int) -> None:
         """Find the words' token positions; called by the controller that holds this blend."""
-        alpha = torch.zeros(2, tokenizer.model_max_length)  # (2, L): source row, target row
-        alpha[0, find_words(tokenizer, source, self.source_words)] = 1
-        alpha[1, find_words(tokenizer, target, self.target_words)] = 1
-        self.word_alpha, self.start_step = alpha, int(self.start * num_steps)
+        self.word_alpha = word_rows(tokenizer, (source, target), (self.source_words, self.target_words))  # (2, L)
+        if self.subtract_words is not None:
+            self.subtract_alpha = word_rows(tokenizer, (source, target), self.subtract_words)  # (2, L)
+        self.start_step = int(self.start * num_steps)
 
     def side(self, store, latent_side: int) -> int:
         """The side of the maps to use: ``resolution``, else of the stored sides of at least MIN_SIDE (or
@@ -55,15 +64,13 @@ class LocalBlend:
         return min(sides, key=lambda s: (abs(s - latent_side // 4), -s))
 
     def mask(self, store, size: tuple[int, int]) -> torch.Tensor:
-        """The blend mask, (2, 1, h, w) of 0/1: row 0 the source's region, row 1 the union of both."""
+        """The blend mask, (2, 1, h, w) of 0/1: row 0 the source's region, row 1 the union of both (less the
+        union of the subtracted words' regions)."""
         maps = store.cross_attention(self.side(store, size[0]))  # (2, s, s, L)
-        maps = (maps * self.word_alpha.to(maps)[:, None, None, :]).sum(-1)[:, None]  # (2, 1, s, s)
-        maps = F.max_pool2d(maps, 3, stride=1, padding=1)  # (2, 1, s, s)
-        maps = F.interpolate(maps, size=size)  # (2, 1, h, w), nearest
-        low = maps.amin(dim=(2, 3), keepdim=True)  # (2, 1, 1, 1): the map's floor, ~0 on SD
-        maps = (maps - low) / (maps.amax(dim=(2, 3), keepdim=True) - low).clamp_min(1e-12)  # (2, 1, h, w) in [0, 1]
-        inside = maps > self.threshold  # (2, 1, h, w)
-        return (inside[:1] | inside).float()
+        inside = region(maps, self.word_alpha, size, self.threshold, pool=True)  # (2, 1, h, w) bool
+        if self.subtract_alpha is not None:
+            inside = inside & ~region(maps, self.subtract_alpha, size, self.subtract_threshold, pool=False)
+        return inside.float()
 
     def __call__(self, x_t: torch.Tensor, store, step: int) -> torch.Tensor:
         """Blend x_t (2, C, h, w) = [source, target] after sampling step ``step``; the source is unchanged."""
@@ -71,3 +78,25 @@ class LocalBlend:
             return x_t
         mask = self.mask(store, tuple(x_t.shape[-2:])).to(x_t)  # (2, 1, h, w)
         return x_t[:1] + mask * (x_t - x_t[:1])  # (2, C, h, w)
+
+
+def word_rows(tokenizer, prompts: tuple[str, str], words: tuple) -> torch.Tensor:
+    """(2, L) of 0/1: row k marks the token positions of ``words[k]`` in ``prompts[k]``."""
+    alpha = torch.zeros(2, tokenizer.model_max_length)  # (2, L): source row, target row
+    for k in range(2):
+        alpha[k, find_words(tokenizer, prompts[k], words[k])] = 1
+    return alpha
+
+
+def region(maps: torch.Tensor, alpha: torch.Tensor, size: tuple[int, int], threshold: float,
+           pool: bool) -> torch.Tensor:
+    """Where the words of ``alpha`` (2, L) attend, from maps (2, s, s, L): (2, 1, h, w) bool, row 0 the
+    source's region, row 1 the union of the source's and the target's (the official ``get_mask``)."""
+    maps = (maps * alpha.to(maps)[:, None, None, :]).sum(-1)[:, None]  # (2, 1, s, s)
+    if pool:
+        maps = F.max_pool2d(maps, 3, stride=1, padding=1)  # (2, 1, s, s)
+    maps = F.interpolate(maps, size=size)  # (2, 1, h, w), nearest
+    low = maps.amin(dim=(2, 3), keepdim=True)  # (2, 1, 1, 1): the map's floor, ~0 on SD
+    maps = (maps - low) / (maps.amax(dim=(2, 3), keepdim=True) - low).clamp_min(1e-12)  # (2, 1, h, w) in [0, 1]
+    inside = maps > threshold  # (2, 1, h, w)
+    return inside[:1] | inside
