@@ -95,12 +95,19 @@ def test_global_snapshots_match_separate_runs(report, model):
     assert torch.equal(snapshots[0], model.null_embedding(2)) and not torch.allclose(snapshots[1], snapshots[2])
 
 
-def test_edits_and_the_written_report(run):
+def test_edits_and_the_written_report(report, model, run):
     args, results, path = run
     assert list(results["edits"]) == ["colour swap", "shape swap", "background swap", "add sunglasses"]
     chosen, tried = results["tuning"]["add sunglasses"]
     assert [s.blend_threshold for s, _ in tried] == [0.3] and chosen.blend_threshold == 0.3  # always blended
     assert len(results["tuning"]["colour swap"][1]) == 2
+    tried_bg = [s for s, _ in results["tuning"]["background swap"][1]]  # and the blend less the object
+    assert [s.subtract_object for s in tried_bg] == [False, False, True]
+    assert tried_bg[2].label().endswith("local blend 0.3 less the object, target w 7.5")
+    bg = results["edits"]["background swap"]
+    ideal = model.latent_to_image(model.image_to_latent(bg["cases"]["targets"]))  # the world's target, VAE'd
+    cases = bg["cases"]
+    assert torch.allclose(bg["ideal_outside"], report.psnr_outside(ideal, cases["images"], cases["regions"]))
     m = results["edits"]["add sunglasses"]
     assert m["images"].shape == (2, 3, 64, 64) and m["success"].dtype == torch.bool
     assert torch.equal(m["both"], m["success"] & (m["psnr_outside"] >= 25))
@@ -110,3 +117,11 @@ def test_edits_and_the_written_report(run):
     assert "tiny64" in text and text.count("| add sunglasses |") == 2  # one tuning row, one held-out row
     for name in ("reconstruction", "ablation", "edits"):
         assert 0 < (args.out / f"null_text_{name}.png").stat().st_size < 300_000
+
+
+def test_settings_per_kind(report):
+    counts = {kind: len(report.kind_settings(kind)) for kind in report.EDIT_KINDS}
+    blended = sum(s.blend_threshold is not None for s in report.SETTINGS)
+    assert counts == {"colour swap": len(report.SETTINGS), "shape swap": len(report.SETTINGS),
+                      "background swap": len(report.SETTINGS) + blended, "add sunglasses": blended}
+    assert report.SETTINGS[0] == report.P2PSetting(0.8, 0.4, None, report.W)  # the paper's first
