@@ -1,0 +1,30 @@
+"""benchmarks/embedded_model.py's CPU timings on the tiny random model: the traced UNet call gives the eager
+call's output (the timings themselves are the report's, not asserted here)."""
+import importlib.util
+from pathlib import Path
+
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "embedded_model.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("embedded_model_report", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cpu_timings_trace_matches_eager(tiny_model):
+    report = load_script()
+    image = torch.rand(1, 3, tiny_model.image_size, tiny_model.image_size)
+    t = report.cpu_timings(tiny_model, image, "a red circle", repeats=2)
+    assert t["traced_same"] is True
+    assert t["unet_ms"] > 0 and t["traced_ms"] > 0 and t["invert_50_s"] > 0 and len(t["load"]) == 3
+
+
+def test_median_ms_counts_only_the_measured_calls():
+    report = load_script()
+    calls = []
+    report.median_ms(lambda: calls.append(1), repeats=5, warmup=2)
+    assert len(calls) == 7
