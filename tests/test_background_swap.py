@@ -1,22 +1,14 @@
 """benchmarks/background_swap.py's spliced target embedding, on the tiny model."""
-import importlib.util
-import sys
-from pathlib import Path
-
 import torch
+from benchmark_scripts import load_benchmark
 
 from nti_edu.p2p import word_positions
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "background_swap.py"
 SOURCE, TARGET = "a red circle", "a blue circle"
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("background_swap", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules.pop("null_text_report", None)  # imported by the script; other tests load their own
-    return module
+    return load_benchmark("background_swap")
 
 
 def test_spliced_target_takes_each_part_from_the_right_prompt(tiny_model):

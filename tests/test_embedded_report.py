@@ -1,18 +1,11 @@
 """benchmarks/embedded_model.py's CPU timings on the tiny random model: the traced UNet call gives the eager
 call's output (the timings themselves are the report's, not asserted here)."""
-import importlib.util
-from pathlib import Path
-
 import torch
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "embedded_model.py"
+from benchmark_scripts import load_benchmark
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("embedded_model_report", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("embedded_model")
 
 
 def test_cpu_timings_trace_matches_eager(tiny_model):

@@ -1,11 +1,10 @@
 """benchmarks/null_text_report.py on tiny random components (the world's 64x64 images, 3 steps, 2 images):
 the report runs end to end, writes its files, and its numbers agree where the algorithms say they must."""
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from benchmark_scripts import load_benchmark
 from diffusers import AutoencoderKL
 
 from nti_edu.evaluator import load_evaluator
@@ -16,16 +15,11 @@ from nti_edu.null_text import global_null_text_inversion, pivots
 from nti_edu.world import heldout_seeds, make_batch
 
 STEPS = 3
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "null_text_report.py"
 
 
 @pytest.fixture(scope="module")
 def report():
-    spec = importlib.util.spec_from_file_location("null_text_report", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["null_text_report"] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    yield module
+    yield load_benchmark("null_text_report", register=True)
     sys.modules.pop("null_text_report", None)
 
 
