@@ -91,6 +91,43 @@ def test_learning_rate_schedule():
     assert learning_rate(100, 1.0, 10, 100) == pytest.approx(0.1)
 
 
+def test_latent_patchwork_pastes_the_same_rectangle_in_latents_and_pixels():
+    """The decoder's locality batch: the first half holds a rectangle of another image of that half, in the latent
+    and in the pixels alike (4 x 4 pixels per latent pixel); the second half is untouched."""
+    from nti_edu.train.vae import latent_patchwork
+
+    z, x = torch.randn(4, 4, 16, 16), torch.rand(4, 3, 64, 64)
+    z_mix, x_mix = latent_patchwork(z, x, 0.5, torch.Generator().manual_seed(0))
+    assert torch.equal(z_mix[2:], z[2:]) and torch.equal(x_mix[2:], x[2:])
+    for i, j in ((0, 1), (1, 0)):  # image j's rectangle in image i (the mixed half, rolled by one)
+        from_other = (z_mix[i] == z[j]).all(0) & (z_mix[i] != z[i]).any(0)  # (16, 16) bool
+        assert 4 <= from_other.sum() < 16 * 16  # a rectangle of at least 2 x 2, never the whole latent
+        rows, cols = from_other.nonzero().T
+        assert from_other[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()  # a rectangle
+        pixels = from_other.repeat_interleave(4, 0).repeat_interleave(4, 1)  # (64, 64)
+        assert torch.equal(x_mix[i][:, pixels], x[j][:, pixels])
+        assert torch.equal(x_mix[i][:, ~pixels], x[i][:, ~pixels])
+    assert latent_patchwork(z, x, 0.0, torch.Generator())[0] is z
+
+
+def test_warm_start_can_fine_tune_the_decoder_alone(smoke_run, tmp_path):
+    """--init-from with the UNet's step as exported and --decoder-steps: only the decoder trains on, and the
+    export records the decoder steps of both runs."""
+    from safetensors.torch import load_file
+
+    cfg = TrainConfig.smoke_test(str(tmp_path / "dec"))
+    cfg.unet_steps, cfg.decoder_steps = 60, 5
+    train(cfg, export_to=tmp_path / "model", init_from=smoke_run / "model")
+    assert not (tmp_path / "dec" / "unet_log.csv").exists() or len(losses(tmp_path / "dec", "unet")) == 0
+    assert len(losses(tmp_path / "dec", "decoder")) >= 2
+    training = json.loads((tmp_path / "model" / "model_index.json").read_text())["training"]
+    assert training["decoder_steps"] == 5 and training["decoder_steps_before"] == 10
+    assert training["decoder_composite"] == 0.5
+    name = "unet/diffusion_pytorch_model.safetensors"
+    before, after = load_file(smoke_run / "model" / name), load_file(tmp_path / "model" / name)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
 def test_warm_start_goes_on_from_an_exported_folder(smoke_run, tmp_path):
     """--init-from: a new run stands at the exported step with the exported weights, then trains on to the
     asked step count with a fresh warm-up; the export records where it came from."""

@@ -7,6 +7,8 @@ Examples:
 Run the same command again to resume from the last checkpoint; raise --vae-steps/--unet-steps to go on.
     python -m nti_edu.train --init-from nti_edu/assets/embedded --out runs/more --unet-steps 6000 \
         --export nti_edu/assets/embedded          # go on from an exported model whose run folder is gone
+    python -m nti_edu.train --vae-locality 0.5 ...  # a VAE whose latent is local, for local blends
+                                                    # (benchmarks/vae_locality.md)
 """
 from __future__ import annotations
 

@@ -56,9 +56,11 @@ class TrainConfig:
     vae_batch: int = 32
     vae_lr: float = 1e-3
     vae_kl_weight: float = 1e-6  # SD's VAE keeps the KL term tiny: the latent is almost an autoencoder's
+    vae_locality: float = 0.0  # fraction of each VAE batch also trained as patchworks (train/vae.py)
     unet_steps: int = 4000  # UNet + text encoder optimiser steps
     decoder_steps: int = 0  # optional last stage: fine-tune the VAE decoder alone (the latent space stays fixed)
     decoder_lr: float = 2e-4
+    decoder_composite: float = 0.0  # fraction of each decoder batch decoded from a patchwork of two latents
     unet_batch: int = 64
     unet_lr: float = 5e-4
     warmup_steps: int = 200  # linear learning-rate warm-up, then cosine decay to 10%
@@ -73,6 +75,7 @@ class TrainConfig:
     @classmethod
     def smoke_test(cls, out_dir: str) -> "TrainConfig":
         return cls(out_dir=out_dir, smoke=True, vae_steps=30, vae_batch=8, unet_steps=60, unet_batch=16, decoder_steps=10,
+                   vae_locality=0.5, decoder_composite=0.5,
                    warmup_steps=5, checkpoint_every=10, log_every=5, vae_lr=3e-3, unet_lr=3e-3)
 
     def to_dict(self) -> dict:

@@ -41,7 +41,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None, init_from: Path | Non
         train_stage(decoder_stage(cfg, vae), cfg, run_dir)
     info = {"device": torch.cuda.get_device_name() if cfg.device.startswith("cuda") else "cpu",
             "seconds_this_run": round(time.perf_counter() - start, 1), "seed": cfg.seed,
-            "date": time.strftime("%Y-%m-%d")}
+            "date": time.strftime("%Y-%m-%d"), "decoder_composite": cfg.decoder_composite}
     info |= _warm_start_info(run_dir)
     if export_to is not None:
         export_model(run_dir, Path(export_to), vae, text_encoder, unet, tokenizer, info)
@@ -51,7 +51,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None, init_from: Path | Non
 def _warm_start_info(run_dir: Path) -> dict:
     """Where a warm-started run came from (recorded in the exported model_index.json)."""
     extra = torch.load(run_dir / "unet.pt", map_location="cpu", weights_only=False)["extra"]
-    return {k: extra[k] for k in ("init_from", "restart_step") if k in extra}
+    return {k: extra[k] for k in ("init_from", "restart_step", "decoder_steps_before") if k in extra}
 
 
 def export_only(cfg: TrainConfig, export_to: Path) -> Path:

@@ -4,7 +4,8 @@ An exported folder holds the VAE and the EMA weights of the UNet and text encode
 weights nor Adam's moments. So a warm start writes a run folder in which the VAE stage is finished and
 the UNet stage stands at the exported step, with the online weights set to the EMA weights and fresh
 Adam moments; the learning rate warms up again from there (fresh moments make the first Adam steps
-full-size), then follows the same cosine schedule towards ``cfg.unet_steps``.
+full-size), then follows the same cosine schedule towards ``cfg.unet_steps``. With ``cfg.unet_steps``
+at the exported step and ``cfg.decoder_steps`` > 0, only the decoder trains on (from the exported one).
 """
 from __future__ import annotations
 
@@ -47,9 +48,9 @@ def warm_start(model_dir: Path, run_dir: Path, cfg, tokenizer) -> int:
         return torch.load(run_dir / "unet.pt", map_location="cpu", weights_only=False)["step"]
     training = json.loads((model_dir / "model_index.json").read_text()).get("training", {})
     unet_step = int(training.get("unet_steps", 0))
-    if unet_step >= cfg.unet_steps:
-        raise ValueError(f"--init-from {model_dir} is already at UNet step {unet_step}; "
-                         f"ask for more with --unet-steps (got {cfg.unet_steps})")
+    if unet_step > cfg.unet_steps or (unet_step == cfg.unet_steps and cfg.decoder_steps == 0):
+        raise ValueError(f"--init-from {model_dir} is already at UNet step {unet_step}; ask for more with "
+                         f"--unet-steps (got {cfg.unet_steps}), or for a decoder fine-tune alone with --decoder-steps")
     vae, text_encoder, unet = _load_exported(model_dir, cfg, tokenizer)
     scale = json.loads((model_dir / "vae" / "config.json").read_text())["scaling_factor"]  # measured at export
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -60,5 +61,6 @@ def warm_start(model_dir: Path, run_dir: Path, cfg, tokenizer) -> int:
     save_checkpoint(run_dir / "unet.pt", {"step": unet_step, "modules": states, "ema": states,
                                           "optimizer": _fresh_optimizer_state(modules),
                                           "extra": {"scaling_factor": scale, "restart_step": unet_step,
-                                                    "init_from": str(model_dir)}})
+                                                    "init_from": str(model_dir),
+                                                    "decoder_steps_before": int(training.get("decoder_steps", 0))}})
     return unet_step
