@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
 from nti_edu.models.loading import embedded_dir
 from nti_edu.train.config import TrainConfig, vae_config
 from nti_edu.train.loop import train_stage
@@ -33,7 +31,6 @@ def candidate_vae(keep_attention: bool):
     """The embedded VAE's architecture (with or without the mid-block attention), the shipped weights loaded."""
     from diffusers import AutoencoderKL
 
-    torch.manual_seed(0)
     vae = AutoencoderKL(**vae_config(), mid_block_add_attention=keep_attention)
     shipped = AutoencoderKL.from_pretrained(embedded_dir() / "vae").state_dict()
     vae.load_state_dict({k: v for k, v in shipped.items() if k in vae.state_dict()})

@@ -122,7 +122,7 @@ def test_warm_start_can_fine_tune_the_decoder_alone(smoke_run, tmp_path):
     assert len(losses(tmp_path / "dec", "decoder")) >= 2
     training = json.loads((tmp_path / "model" / "model_index.json").read_text())["training"]
     assert training["decoder_steps"] == 5 and training["decoder_steps_before"] == 10
-    assert training["decoder_composite"] == 0.5
+    assert training["decoder_composite"] == 0.5 and training["vae_locality"] == 0.5
     name = "unet/diffusion_pytorch_model.safetensors"
     before, after = load_file(smoke_run / "model" / name), load_file(tmp_path / "model" / name)
     assert all(torch.equal(before[k], after[k]) for k in before)

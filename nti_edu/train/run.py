@@ -41,7 +41,8 @@ def train(cfg: TrainConfig, export_to: Path | None = None, init_from: Path | Non
         train_stage(decoder_stage(cfg, vae), cfg, run_dir)
     info = {"device": torch.cuda.get_device_name() if cfg.device.startswith("cuda") else "cpu",
             "seconds_this_run": round(time.perf_counter() - start, 1), "seed": cfg.seed,
-            "date": time.strftime("%Y-%m-%d"), "decoder_composite": cfg.decoder_composite}
+            "date": time.strftime("%Y-%m-%d"), "vae_locality": cfg.vae_locality,
+            "decoder_composite": cfg.decoder_composite}
     info |= _warm_start_info(run_dir)
     if export_to is not None:
         export_model(run_dir, Path(export_to), vae, text_encoder, unet, tokenizer, info)

@@ -115,8 +115,7 @@ def decoder_stage(cfg, vae) -> Stage:
     vae.requires_grad_(False)
     decoder = decoder_modules(vae).requires_grad_(True)
     return Stage(name="decoder", modules={"decoder": decoder}, loss_fn=decoder_loss(vae, cfg.decoder_composite),
-                 steps=cfg.decoder_steps,
-                 batch_size=cfg.vae_batch, lr=cfg.decoder_lr, base_seed=700_000_000)
+                 steps=cfg.decoder_steps, batch_size=cfg.vae_batch, lr=cfg.decoder_lr, base_seed=700_000_000)
 
 
 @torch.no_grad()
