@@ -153,3 +153,28 @@ def test_warm_start_goes_on_from_an_exported_folder(smoke_run, tmp_path):
     with pytest.raises(ValueError, match="already at UNet step 60"):
         cfg.unet_steps = 60
         warm_start(smoke_run / "model", tmp_path / "other", cfg, build_tokenizer())
+
+
+def test_warm_start_can_take_another_vae(smoke_run, tmp_path):
+    """--vae-from: the run goes on with the other folder's VAE, its latents scaled by their own measured factor
+    (a VAE whose latents are twice as large gets half the factor), and the export says where the VAE came from."""
+    from diffusers import AutoencoderKL
+    from safetensors.torch import load_file
+
+    other = AutoencoderKL.from_pretrained(smoke_run / "model" / "vae")
+    with torch.no_grad():
+        other.quant_conv.weight.mul_(2), other.quant_conv.bias.mul_(2)  # posterior means (and log-variances) x 2
+    other.save_pretrained(tmp_path / "other_vae")
+    cfg = TrainConfig.smoke_test(str(tmp_path / "swap"))
+    cfg.unet_steps, cfg.decoder_steps = 65, 0
+    train(cfg, export_to=tmp_path / "model", init_from=smoke_run / "model", vae_from=tmp_path / "other_vae")
+    before = json.loads((smoke_run / "model" / "vae" / "config.json").read_text())["scaling_factor"]
+    after = json.loads((tmp_path / "model" / "vae" / "config.json").read_text())["scaling_factor"]
+    assert after == pytest.approx(before / 2, rel=1e-4)
+    name = "vae/diffusion_pytorch_model.safetensors"
+    exported, wanted = load_file(tmp_path / "model" / name), load_file(tmp_path / "other_vae" / name.split("/")[1])
+    assert all(torch.equal(exported[k], wanted[k]) for k in wanted)
+    training = json.loads((tmp_path / "model" / "model_index.json").read_text())["training"]
+    assert training["vae_from"] == str(tmp_path / "other_vae") and training["unet_steps"] == 65
+    with pytest.raises(ValueError, match="needs --init-from"):
+        train(TrainConfig.smoke_test(str(tmp_path / "no")), vae_from=tmp_path / "other_vae")

@@ -9,6 +9,8 @@ Run the same command again to resume from the last checkpoint; raise --vae-steps
         --export nti_edu/assets/embedded          # go on from an exported model whose run folder is gone
     python -m nti_edu.train --vae-locality 0.5 ...  # a VAE whose latent is local, for local blends
                                                     # (benchmarks/vae_locality.md)
+    python -m nti_edu.train --init-from nti_edu/assets/embedded --vae-from runs/vae_candidates/locality/vae \
+        --out runs/unet_local --unet-steps 7500   # the UNet goes on on another VAE's latents
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ def parse_args(argv=None):
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers drawing the world")
     p.add_argument("--init-from", default=None,
                    help="an exported model folder to go on training from, in a new --out folder")
+    p.add_argument("--vae-from", default=None,
+                   help="with --init-from: a bare AutoencoderKL folder whose VAE replaces the exported one")
     p.add_argument("--export-only", action="store_true", help="export the latest checkpoints without training")
     for f in fields(TrainConfig):
         if f.name in ("out_dir", "smoke", "num_workers", "extra"):
@@ -57,7 +61,8 @@ def main(argv=None) -> None:
             raise SystemExit("--export-only needs --export FOLDER")
         print(f"exported to {export_only(config_from_args(args), args.export)}")
         return
-    info = train(config_from_args(args), export_to=args.export, init_from=args.init_from)
+    info = train(config_from_args(args), export_to=args.export, init_from=args.init_from,
+                 vae_from=args.vae_from)
     print(f"done: {info}")
 
 

@@ -7,34 +7,35 @@ from pathlib import Path
 
 import torch
 
-from ..world import make_batch
 from ..world.tokenizer import build_tokenizer
 from .config import TrainConfig
 from .diffusion import build_text_and_unet, diffusion_stage
 from .export import export_model
 from .loop import train_stage
-from .vae import build_vae, decoder_stage, latent_scaling_factor, vae_stage
+from .vae import build_vae, decoder_stage, measured_scale, vae_stage
 from .warm_start import warm_start
 
-SCALE_SEEDS = range(900_000_000, 900_000_512)  # a fixed batch for measuring the latent scale
 
-
-def train(cfg: TrainConfig, export_to: Path | None = None, init_from: Path | None = None) -> dict:
+def train(cfg: TrainConfig, export_to: Path | None = None, init_from: Path | None = None,
+          vae_from: Path | None = None) -> dict:
     """Train (or resume) the VAE, then the UNet and text encoder; optionally export the model folder.
 
-    ``init_from``: an exported model folder to go on from, in a new run folder (see warm_start.py).
+    ``init_from``: an exported model folder to go on from, in a new run folder (see warm_start.py);
+    ``vae_from``: with it, a bare AutoencoderKL folder whose VAE replaces the exported one.
     """
     run_dir = Path(cfg.out_dir)
     start, tokenizer = time.perf_counter(), build_tokenizer()
     if init_from is not None:
-        print(f"warm start from {init_from} at UNet step {warm_start(Path(init_from), run_dir, cfg, tokenizer)}")
+        step = warm_start(Path(init_from), run_dir, cfg, tokenizer, vae_from=vae_from)
+        print(f"warm start from {init_from} at UNet step {step}" + (f", VAE from {vae_from}" if vae_from else ""))
+    elif vae_from is not None:
+        raise ValueError("--vae-from replaces the VAE of a warm start: it needs --init-from")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     vae = build_vae(cfg)
     train_stage(vae_stage(cfg, vae), cfg, run_dir)
     vae.eval().requires_grad_(False)
-    images = make_batch(SCALE_SEEDS[: 64 if cfg.smoke else 512])[0].to(cfg.device)  # (N, 3, 64, 64)
-    scale = latent_scaling_factor(vae, images)
+    scale = measured_scale(vae, cfg)
     text_encoder, unet = build_text_and_unet(cfg, tokenizer)
     train_stage(diffusion_stage(cfg, vae, text_encoder, unet, tokenizer, scale), cfg, run_dir)
     if cfg.decoder_steps > 0:
@@ -52,7 +53,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None, init_from: Path | Non
 def _warm_start_info(run_dir: Path) -> dict:
     """Where a warm-started run came from (recorded in the exported model_index.json)."""
     extra = torch.load(run_dir / "unet.pt", map_location="cpu", weights_only=False)["extra"]
-    return {k: extra[k] for k in ("init_from", "restart_step", "decoder_steps_before") if k in extra}
+    return {k: extra[k] for k in ("init_from", "vae_from", "restart_step", "decoder_steps_before") if k in extra}
 
 
 def export_only(cfg: TrainConfig, export_to: Path) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..world import make_batch
 from .config import vae_config
 from .loop import Stage
 
@@ -116,6 +117,15 @@ def decoder_stage(cfg, vae) -> Stage:
     decoder = decoder_modules(vae).requires_grad_(True)
     return Stage(name="decoder", modules={"decoder": decoder}, loss_fn=decoder_loss(vae, cfg.decoder_composite),
                  steps=cfg.decoder_steps, batch_size=cfg.vae_batch, lr=cfg.decoder_lr, base_seed=700_000_000)
+
+
+SCALE_SEEDS = range(900_000_000, 900_000_512)  # a fixed batch for measuring the latent scale
+
+
+def measured_scale(vae, cfg) -> float:
+    """The VAE's latent_scaling_factor on the fixed batch SCALE_SEEDS (its first 64 in the smoke configuration)."""
+    images = make_batch(SCALE_SEEDS[: 64 if cfg.smoke else 512])[0]  # (N, 3, 64, 64)
+    return latent_scaling_factor(vae, images.to(next(vae.parameters()).device))
 
 
 @torch.no_grad()

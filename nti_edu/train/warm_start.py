@@ -6,6 +6,10 @@ the UNet stage stands at the exported step, with the online weights set to the E
 Adam moments; the learning rate warms up again from there (fresh moments make the first Adam steps
 full-size), then follows the same cosine schedule towards ``cfg.unet_steps``. With ``cfg.unet_steps``
 at the exported step and ``cfg.decoder_steps`` > 0, only the decoder trains on (from the exported one).
+
+``vae_from`` (a bare AutoencoderKL folder, e.g. one of benchmarks/vae_locality_candidates.py) replaces the
+exported VAE: the UNet then goes on training on the new VAE's latents, scaled by their own measured
+scaling factor (a new encoder moves the latents, so the UNet needs those steps to follow it).
 """
 from __future__ import annotations
 
@@ -16,22 +20,25 @@ import torch
 
 from .checkpoint import save_checkpoint
 from .diffusion import build_text_and_unet
-from .vae import build_vae
+from .vae import build_vae, measured_scale
 
 
-def _load_exported(model_dir: Path, cfg, tokenizer):
-    """The folder's VAE, text encoder and UNet, in freshly built modules of the run's architecture."""
+def _load_exported(model_dir: Path, cfg, tokenizer, vae_from: Path | None = None):
+    """The folder's VAE (or ``vae_from``'s), text encoder and UNet, in freshly built modules of the run's
+    architecture."""
     from safetensors.torch import load_file
 
     vae = build_vae(cfg)
     text_encoder, unet = build_text_and_unet(cfg, tokenizer)
-    for name, module, file in (("vae", vae, "diffusion_pytorch_model.safetensors"),
-                               ("unet", unet, "diffusion_pytorch_model.safetensors"),
-                               ("text_encoder", text_encoder, "model.safetensors")):
-        path = model_dir / name / file
+    vae_path = (model_dir / "vae") if vae_from is None else Path(vae_from)
+    for folder, module, file in ((vae_path, vae, "diffusion_pytorch_model.safetensors"),
+                                 (model_dir / "unet", unet, "diffusion_pytorch_model.safetensors"),
+                                 (model_dir / "text_encoder", text_encoder, "model.safetensors")):
+        path = folder / file
         if not path.is_file():
-            raise FileNotFoundError(f"--init-from {model_dir}: {path} is missing (not an exported model folder)")
-        module.load_state_dict(load_file(path), strict=name != "text_encoder")  # CLIP may omit position_ids
+            raise FileNotFoundError(f"{path} is missing (not an exported model folder, or a VAE folder for "
+                                    f"--vae-from)")
+        module.load_state_dict(load_file(path), strict=module is not text_encoder)  # CLIP may omit position_ids
     return vae, text_encoder, unet
 
 
@@ -40,7 +47,7 @@ def _fresh_optimizer_state(modules: dict) -> dict:
     return torch.optim.AdamW(params, weight_decay=0.0).state_dict()
 
 
-def warm_start(model_dir: Path, run_dir: Path, cfg, tokenizer) -> int:
+def warm_start(model_dir: Path, run_dir: Path, cfg, tokenizer, vae_from: Path | None = None) -> int:
     """Write vae.pt and unet.pt in ``run_dir`` from ``model_dir``; return the UNet step it stands at."""
     model_dir, run_dir = Path(model_dir), Path(run_dir)
     if (run_dir / "unet.pt").exists():  # the same command run again: resume, as any run does
@@ -51,8 +58,11 @@ def warm_start(model_dir: Path, run_dir: Path, cfg, tokenizer) -> int:
     if unet_step > cfg.unet_steps or (unet_step == cfg.unet_steps and cfg.decoder_steps == 0):
         raise ValueError(f"--init-from {model_dir} is already at UNet step {unet_step}; ask for more with "
                          f"--unet-steps (got {cfg.unet_steps}), or for a decoder fine-tune alone with --decoder-steps")
-    vae, text_encoder, unet = _load_exported(model_dir, cfg, tokenizer)
-    scale = json.loads((model_dir / "vae" / "config.json").read_text())["scaling_factor"]  # measured at export
+    vae, text_encoder, unet = _load_exported(model_dir, cfg, tokenizer, vae_from)
+    if vae_from is None:
+        scale = json.loads((model_dir / "vae" / "config.json").read_text())["scaling_factor"]  # measured at export
+    else:
+        scale = measured_scale(vae, cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_checkpoint(run_dir / "vae.pt", {"step": cfg.vae_steps, "modules": {"vae": vae.state_dict()}, "ema": {},
                                          "optimizer": _fresh_optimizer_state({"vae": vae}), "extra": {}})
@@ -62,5 +72,6 @@ def warm_start(model_dir: Path, run_dir: Path, cfg, tokenizer) -> int:
                                           "optimizer": _fresh_optimizer_state(modules),
                                           "extra": {"scaling_factor": scale, "restart_step": unet_step,
                                                     "init_from": str(model_dir),
+                                                    **({} if vae_from is None else {"vae_from": str(vae_from)}),
                                                     "decoder_steps_before": int(training.get("decoder_steps", 0))}})
     return unet_step
