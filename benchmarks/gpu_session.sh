@@ -14,7 +14,8 @@
 #   sd15      the benchmark on SD 1.5's UNet (random weights): official loop vs fast path, batches    (~7 min,
 #             estimated from issue 7's H100 figures; the official and readable loops alone take 2.3 min)
 #   train     the embedded model's GPU training, resumable (VAE_STEPS, UNET_STEPS, DECODER_STEPS, TRAIN_MINUTES;
-#             VAE_LOCALITY=0.5 trains the VAE with the locality term, see benchmarks/vae_locality.md)
+#             VAE_LOCALITY, default 0.5: the VAE's locality term, as the shipped model's VAE has it;
+#             see benchmarks/vae_locality.md and "how it was made" in benchmarks/README.md)
 #   embedded  the benchmark on the embedded model (trained if nti_edu/assets/embedded exists)        (~2 min)
 #   compile   the sd15 benchmark again, with a torch.compile row                                      (~8 min)
 # Results come back from $OUT: nti_speed_gpu_*.md (tables), *.log (full output), nvidia-smi.txt.
@@ -51,7 +52,7 @@ for stage in "${stages[@]}"; do
       # (the warm machine keeps runs/; a fresh one restarts from zero). Steps are set by environment variables;
       # calibrate with a first call and read the step rates in train_gpu.log.
       timeout $(( ${TRAIN_MINUTES:-8} * 60 )) python3 -m nti_edu.train --device cuda --bf16 --workers 12 \
-        --out runs/embedded_gpu --vae-steps "${VAE_STEPS:-6000}" --vae-batch 64 --vae-lr 1e-3 --vae-locality "${VAE_LOCALITY:-0}" \
+        --out runs/embedded_gpu --vae-steps "${VAE_STEPS:-6000}" --vae-batch 64 --vae-lr 1e-3 --vae-locality "${VAE_LOCALITY:-0.5}" \
         --unet-steps "${UNET_STEPS:-30000}" --unet-batch 256 --unet-lr 5e-4 --warmup-steps 500 \
         --decoder-steps "${DECODER_STEPS:-3000}" --checkpoint-every 500 --log-every 100 \
         --export nti_edu/assets/embedded 2>&1 | tr '\r' '\n' | grep -v "it/s]$" > "$OUT/train_gpu.log"

@@ -89,3 +89,17 @@ def test_candidates_start_from_the_shipped_vae_with_or_without_the_mid_block_att
         assert all(torch.equal(v, shipped[k]) for k, v in state.items())
         assert any("attentions" in k for k in state) == keep
         assert len(state) == len(shipped) if keep else len(state) < len(shipped)
+
+
+def test_candidates_can_start_from_another_model_folder(tmp_path):
+    """--from: the VAE of the given model folder, not the shipped one."""
+    from diffusers import AutoencoderKL
+
+    from nti_edu.models.loading import embedded_dir
+
+    other = AutoencoderKL.from_pretrained(embedded_dir() / "vae")
+    with torch.no_grad():
+        other.quant_conv.bias.add_(1.0)
+    other.save_pretrained(tmp_path / "vae")
+    state = load_benchmark("vae_locality_candidates").candidate_vae(True, tmp_path).state_dict()
+    assert torch.equal(state["quant_conv.bias"], other.quant_conv.bias)
