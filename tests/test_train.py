@@ -178,3 +178,7 @@ def test_warm_start_can_take_another_vae(smoke_run, tmp_path):
     assert training["vae_from"] == str(tmp_path / "other_vae") and training["unet_steps"] == 65
     with pytest.raises(ValueError, match="needs --init-from"):
         train(TrainConfig.smoke_test(str(tmp_path / "no")), vae_from=tmp_path / "other_vae")
+    decoder_only = TrainConfig.smoke_test(str(tmp_path / "dec"))
+    decoder_only.unet_steps, decoder_only.decoder_steps = 60, 5  # the exported step: no UNet steps to follow it
+    with pytest.raises(ValueError, match="needs UNet steps"):
+        train(decoder_only, init_from=smoke_run / "model", vae_from=tmp_path / "other_vae")

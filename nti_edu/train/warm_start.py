@@ -58,6 +58,9 @@ def warm_start(model_dir: Path, run_dir: Path, cfg, tokenizer, vae_from: Path | 
     if unet_step > cfg.unet_steps or (unet_step == cfg.unet_steps and cfg.decoder_steps == 0):
         raise ValueError(f"--init-from {model_dir} is already at UNet step {unet_step}; ask for more with "
                          f"--unet-steps (got {cfg.unet_steps}), or for a decoder fine-tune alone with --decoder-steps")
+    if vae_from is not None and unet_step == cfg.unet_steps:
+        raise ValueError(f"--vae-from {vae_from}: a new VAE needs UNet steps on its latents; ask for more than "
+                         f"the exported {unet_step} with --unet-steps")
     vae, text_encoder, unet = _load_exported(model_dir, cfg, tokenizer, vae_from)
     if vae_from is None:
         scale = json.loads((model_dir / "vae" / "config.json").read_text())["scaling_factor"]  # measured at export
