@@ -38,6 +38,7 @@ from nti_edu.models import load_model  # noqa: E402
 from nti_edu.models.loading import embedded_dir  # noqa: E402
 from nti_edu.null_text import null_text_inversion, optimize_nulls, pivots, run_global_epoch  # noqa: E402
 from nti_edu.p2p import LocalBlend, Refine, WordSwap  # noqa: E402
+from nti_edu.paste_back import keep_mask, paste_back  # noqa: E402
 from nti_edu.reconstruction import reconstruct  # noqa: E402
 from nti_edu.sampling import sample  # noqa: E402
 from nti_edu.world import (EDIT_KINDS, REFINEMENT, heldout_seeds, make_batch, random_edit,  # noqa: E402
@@ -177,11 +178,19 @@ class P2PSetting:
     blend_threshold: float | None  # local blend on the changed words; None: no local blend
     target_w: float = W  # the target branch's guidance weight (nti_edu.editing); the paper: W
     subtract_object: bool = False  # local blend less the object's region (LocalBlend's subtract_words)
+    target_null: str = "tuned"  # the target branch's null embedding (nti_edu.editing): the paper's tuned one, or ""'s
+    paste_back: bool = False  # the input's pixels put back over the object's region (nti_edu.paste_back)
 
     def label(self) -> str:
         blend = "no local blend" if self.blend_threshold is None else f"local blend {self.blend_threshold}"
         blend += " less the object" if self.subtract_object else ""
-        return f"cross {self.cross_replace_steps}, self {self.self_replace_steps}, {blend}, target w {self.target_w}"
+        text = f"cross {self.cross_replace_steps}, self {self.self_replace_steps}, {blend}, target w {self.target_w}"
+        text += ", the target's null \"\"" if self.target_null == "empty" else ""
+        return text + (", paste-back of the object" if self.paste_back else "")
+
+    def as_in_paper(self) -> "P2PSetting":
+        """The same attention control as the paper runs it: target w = W, tuned nulls, no paste-back."""
+        return replace(self, target_w=W, target_null="tuned", paste_back=False)
 
 
 SETTINGS = tuple(  # the Prompt-to-Prompt code's defaults (cross 0.8, self 0.4, threshold 0.3) and the paper's
@@ -191,6 +200,9 @@ SETTINGS = tuple(  # the Prompt-to-Prompt code's defaults (cross 0.8, self 0.4, 
     for target_w in (2.5, 1.5) for blend in (None, 0.3))
 BLEND_ONLY = {"add sunglasses"}  # adding an object: a refinement with local blend on the added words
 SUBTRACT_OBJECT = {"background swap"}  # also tried: the blend on "background" less the object's region
+PASTE_BACK = {"background swap"}  # also tried: the input's object pasted back (nti_edu.paste_back)
+PASTE_SETTINGS = tuple(P2PSetting(0.8, 0.4, None, target_w, target_null=null, paste_back=True)
+                       for null in ("tuned", "empty") for target_w in (W, 4.0, 2.5))
 
 
 def kind_settings(kind: str) -> list[P2PSetting]:
@@ -198,7 +210,7 @@ def kind_settings(kind: str) -> list[P2PSetting]:
     settings = [s for s in SETTINGS if s.blend_threshold is not None or kind not in BLEND_ONLY]
     if kind in SUBTRACT_OBJECT:
         settings += [replace(s, subtract_object=True) for s in settings if s.blend_threshold is not None]
-    return settings
+    return settings + list(PASTE_SETTINGS if kind in PASTE_BACK else ())
 
 
 def edit_cases(kind: str, seeds) -> dict:
@@ -260,16 +272,30 @@ def invert_cases(model, cases: dict, steps: int):
 
 def run_edits(model, evaluator, cases: dict, result, steps: int, setting: P2PSetting) -> dict:
     """Edit every case with Prompt-to-Prompt; judge it and measure PSNR outside the edit's region."""
-    edited = []
+    edited, masks = [], []
     for i, e in enumerate(tqdm(cases["edits"], desc=f"edits ({setting.label()})", leave=False)):
         control = controller(model.tokenizer, e, steps, setting)
-        edited.append(edit(model, result, e.target_prompt, controller=control, target_w=setting.target_w, image=i,
-                           progress=False)[1])
+        image = edit(model, result, e.target_prompt, controller=control, target_w=setting.target_w,
+                     target_null=setting.target_null, image=i, progress=False)[1]  # (1, 3, H, W)
+        if setting.paste_back:
+            source = cases["images"][i:i + 1]  # (1, 3, H, W)
+            masks.append(keep_mask(control, model.tokenizer, source, e.source_prompt, e.source.object_words()))
+            image = paste_back(source, image, masks[-1])  # (1, 3, H, W)
+        edited.append(image)
     edited = torch.cat(edited)  # (B, 3, H, W)
     targets = [e.target_prompt for e in cases["edits"]]
     success = evaluator.matches(edited, targets)  # (B,) bool
     kept = psnr_outside(edited, cases["images"], cases["regions"])  # (B,)
-    return {"images": edited, "success": success, "psnr_outside": kept, "both": success & (kept >= 25)}
+    out = {"images": edited, "success": success, "psnr_outside": kept, "both": success & (kept >= 25)}
+    return out | ({"mask": mask_quality(torch.cat(masks), cases["regions"])} if masks else {})
+
+
+def mask_quality(keep: torch.Tensor, regions: torch.Tensor) -> dict:
+    """How the paste-back masks (B, 1, H, W) fit the pixels the edit must not touch (outside ``regions``,
+    (B, H, W)): the share of those pixels they cover and the share of their own pixels that lie there; (B,) each."""
+    keep, must = keep[:, 0].bool(), ~regions  # (B, H, W) each
+    both = (keep & must).flatten(1).sum(1).float()  # (B,)
+    return {"covered": both / must.flatten(1).sum(1).clamp_min(1), "precision": both / keep.flatten(1).sum(1).clamp_min(1)}
 
 
 def choose_setting(model, evaluator, kind: str, n: int, steps: int) -> tuple[P2PSetting, list]:
@@ -287,7 +313,7 @@ def measure_edits(model, evaluator, kind: str, n: int, steps: int, setting: P2PS
     cases = edit_cases(kind, kind_seeds(kind, n, heldout=True))
     (result, recon), seconds = timed(invert_cases, model, cases, steps)
     out = run_edits(model, evaluator, cases, result, steps, setting)
-    paper = replace(setting, target_w=W)  # the same setting, both branches at W as in the paper
+    paper = setting.as_in_paper()  # the same attention control, both branches at W as in the paper
     paper_out = out if paper == setting else run_edits(model, evaluator, cases, result, steps, paper)
     sources, targets = ([getattr(e, f"{side}_prompt") for e in cases["edits"]] for side in ("source", "target"))
     return {**out, "cases": cases, "recon": recon, "invert_seconds": seconds, "paper_w": paper_out, "setting": setting,
@@ -454,7 +480,13 @@ def tuning_section(tuning: dict, n: int) -> list[str]:
              "weight (`edit(..., target_w=)`; the paper uses the inversion's w = 7.5 for both branches): as tuning "
              "makes eps_null close to the source's eps_cond, the target branch steps along eps_src + w_t (eps_tgt - "
              "eps_src), the edit's direction amplified w_t times; on this small model 7.5 over-saturates the edited "
-             "object and the decoder spreads that over the image.",
+             "object and the decoder spreads that over the image. For background swaps, settings with paste-back are "
+             "tried too (`nti_edu.paste_back`: Blended Latent Diffusion's background reconstruction, here of the "
+             "object): the input's pixels are put back over the object's region, found from the source branch's "
+             "cross-attention of the object's words and sharpened on the input's colours; with the target's null "
+             "\"\" (`edit(..., target_null=\"empty\")`) the target branch is plain classifier-free guidance towards "
+             "the target prompt. Where the mask covers the object, paste-back copies its pixels exactly, and PSNR "
+             "outside is then the 120 dB of an MSE at its floor of 1e-12.",
              "",
              "| kind | setting | success | mean PSNR outside (dB) | success with >= 25 dB | chosen |",
              "|---|---|---|---|---|---|"]
@@ -478,7 +510,8 @@ def edits_section(measured: dict, tuning: dict, n_tune: int) -> list[str]:
               "| kind | P2P | setting | scenes | success | mean PSNR outside (dB) | 10th pct | success with >= 25 dB | "
               "reconstruction: PSNR outside | the world's target through the VAE: PSNR outside | "
               "evaluator: rendered target / reconstruction | targets | "
-              f"the same with target w = {W}: success, PSNR outside |",
+              f"the same attention control as in the paper (target w = {W}, tuned nulls, no paste-back): success, "
+              "PSNR outside |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind, m in measured.items():
         e, ok = m["cases"]["edits"][0], m["success"].float().mean().item()
@@ -489,6 +522,7 @@ def edits_section(measured: dict, tuning: dict, n_tune: int) -> list[str]:
                      f"{m['ideal_outside'].mean():.2f} | "
                      f"{m['rendered_target_ok']:.0%} / {m['source_recon_ok']:.0%} | {verdict(passed)} | "
                      f"{m['paper_w']['success'].float().mean():.0%}, {m['paper_w']['psnr_outside'].mean():.2f} dB |")
+    lines += mask_lines(measured)
     return lines + ["", "The evaluator column is a sanity check: how often it accepts the world's own drawing of the "
                     "target scene, and the null-text reconstruction as the source prompt. The VAE column is the "
                     "ceiling of PSNR outside: a perfect edit, the world's own drawing of the target scene, after the "
@@ -496,6 +530,25 @@ def edits_section(measured: dict, tuning: dict, n_tune: int) -> list[str]:
                     "![edits](null_text_edits.png)", "",
                     "Per kind, three examples of (source, null-text reconstruction, edit); above each edit the change, "
                     "the evaluator's verdict and the PSNR outside the region.", ""]
+
+
+def mask_lines(measured: dict) -> list[str]:
+    """A line per kind edited with paste-back: how well its masks fit the object."""
+    lines = []
+    for kind, m in measured.items():
+        if "mask" in m:
+            covered, precision = m["mask"]["covered"], m["mask"]["precision"]
+            lines += ["", f"Paste-back masks of the {kind}s against the world's mask of the object (shrunk by the "
+                      f"pixel that the edit's region is grown by): they cover {covered.mean():.1%} of its pixels "
+                      f"(the least in one image: {covered.min():.1%}), and {precision.mean():.1%} of their own pixels "
+                      "lie on it (the rest are the object's rim and a little of the old background round it)."]
+    return lines
+
+
+def extras(setting: P2PSetting) -> str:
+    """What a setting adds to the paper's editing, for the summary."""
+    return (", the target's null \"\"" if setting.target_null == "empty" else "") + (
+        ", paste-back of the object" if setting.paste_back else "")
 
 
 def summary(rows: dict, abl: dict, measured: dict) -> list[str]:
@@ -507,8 +560,9 @@ def summary(rows: dict, abl: dict, measured: dict) -> list[str]:
     k = max(abl["per-step"])
     per, glob = abl["per-step"][k].mean().item(), abl["global"][k].mean().item()
     edits = "; ".join(f"{kind} {m['success'].float().mean():.0%} at {m['psnr_outside'].mean():.1f} dB (target w "
-                      f"{m['setting'].target_w}; at {W}: {m['paper_w']['success'].float().mean():.0%} at "
-                      f"{m['paper_w']['psnr_outside'].mean():.1f} dB)" for kind, m in measured.items())
+                      f"{m['setting'].target_w}{extras(m['setting'])}; as the paper runs it, at {W}: "
+                      f"{m['paper_w']['success'].float().mean():.0%} at {m['paper_w']['psnr_outside'].mean():.1f} dB)"
+                      for kind, m in measured.items())
     return ["## 4. What this shows", "",
             f"At w = 7.5 plain DDIM inversion loses {vae - d75:.1f} dB against the VAE's ceiling of {vae:.1f} dB when "
             f"inverted and sampled at 7.5 ({d75:.1f} dB), and {vae - d1:.1f} dB when inverted at w = 1 and sampled at "
@@ -535,7 +589,7 @@ def parse_args(argv=None):
     args.command = " ".join(["python benchmarks/null_text_report.py", *(sys.argv[1:] if argv is None else argv)])
     quick = args.quick
     args.n = min(args.n, 6) if quick else args.n
-    args.n_ablation, args.n_edit, args.n_tune = (4, 3, 2) if quick else (16, 12, 6)
+    args.n_ablation, args.n_edit, args.n_tune = (4, 3, 2) if quick else (16, 12, 12)
     args.steps, args.iterations = (10, (0, 1, 2, 5)) if quick else (50, (0, 1, 2, 5, 10))
     if args.out is None:
         args.out = Path(tempfile.gettempdir()) / "null_text_quick" if quick else HERE

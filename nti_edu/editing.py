@@ -20,6 +20,14 @@ model, where one changed word moves eps a long way, it over-saturates the edited
 w_t (1.5 to 2.5) edits cleanly: ``benchmarks/null_text_report.py`` chooses it per kind of edit on
 training scenes and measures it on held-out ones. The source branch keeps w, so it still retraces
 the reconstruction.
+
+``target_null="empty"``, another knob of ours, gives the target branch the "" prompt's embedding instead of
+the tuned one: plain classifier-free guidance towards the target prompt (eq. 2 of the paper with the
+untuned phi), as Prompt-to-Prompt runs on generated images. It follows the target prompt as well as the
+model samples it (no extrapolation along eps_tgt - eps_src, which for a change of the whole background
+overshoots or stops short of the new colour, by a w_t that differs from colour to colour), but it no
+longer retraces the source where the prompts agree: the inversion's drift at w returns there. So it goes
+with ``nti_edu.paste_back``, which puts the input's pixels back where the edit must keep them.
 """
 from __future__ import annotations
 
@@ -42,12 +50,18 @@ def source_prompt(result: InversionResult, image: int) -> str:
     return result.prompts[image]
 
 
+TARGET_NULLS = ("tuned", "empty")  # the target branch's null embedding: the step's tuned one, or ""'s
+
+
 @torch.no_grad()
 def edit_latents(model, result: InversionResult, target_prompt: str, *, controller=None, w: float | None = None,
-                 target_w: float | None = None, image: int = 0, progress: bool = False) -> list[torch.Tensor]:
+                 target_w: float | None = None, target_null: str = "tuned", image: int = 0,
+                 progress: bool = False) -> list[torch.Tensor]:
     """The joint trajectory of the source and target branches: N + 1 of (2, C, h, w), noisiest first."""
     w = check_guidance(result.w if w is None else w)
     target_w = w if target_w is None else check_guidance(target_w)
+    if target_null not in TARGET_NULLS:
+        raise ValueError(f"target_null must be one of {TARGET_NULLS}, got {target_null!r}")
     source = source_prompt(result, image)
     if controller is not None and hasattr(controller, "check_edit"):
         controller.check_edit(source, target_prompt, result.num_steps)
@@ -56,15 +70,18 @@ def edit_latents(model, result: InversionResult, target_prompt: str, *, controll
     context = nullcontext() if controller is None else attention_control(model.unet, controller, model.latent_shape)
     with context:
         weights = torch.tensor([w, target_w], device=x_T.device, dtype=x_T.dtype).view(2, 1, 1, 1)  # (2, 1, 1, 1)
-        return edit_loop(model, result, x_T, emb_cond, weights, image, controller or AttentionControl(), progress)
+        empty = model.null_embedding(1) if target_null == "empty" else None  # (1, L, D) or None
+        return edit_loop(model, result, x_T, emb_cond, weights, image, controller or AttentionControl(), progress,
+                         empty)
 
 
-def edit_loop(model, result, x_t, emb_cond, w, image, controller, progress) -> list[torch.Tensor]:
+def edit_loop(model, result, x_t, emb_cond, w, image, controller, progress, target_null=None) -> list[torch.Tensor]:
     """DDIM sampling of [source, target] with the result's per-step null embeddings and the controller's hooks;
-    w is (2, 1, 1, 1): each branch's guidance weight."""
+    w is (2, 1, 1, 1): each branch's guidance weight; target_null (1, L, D), if given, the target's null."""
     schedule, trajectory = model.schedule, [x_t]
     for i, (t, t_prev) in enumerate(tqdm(schedule.pairs(result.num_steps), desc="editing", disable=not progress)):
-        emb_null = result.emb_null[i][image:image + 1].expand(2, -1, -1)  # (2, L, D): one for both branches
+        tuned = result.emb_null[i][image:image + 1]  # (1, L, D)
+        emb_null = torch.cat([tuned, tuned if target_null is None else target_null.to(tuned)])  # (2, L, D)
         # 1. the UNet on [null source, null target, cond source, cond target], attention controlled
         controller.begin_step(i)
         eps_null, eps_cond = model.predict_eps_pair(x_t, t, emb_null, emb_cond)  # 2 x (2, C, h, w)
@@ -80,13 +97,14 @@ def edit_loop(model, result, x_t, emb_cond, w, image, controller, progress) -> l
 
 
 def edit(model, result: InversionResult, target_prompt: str, *, controller=None, w: float | None = None,
-         target_w: float | None = None, image: int = 0, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+         target_w: float | None = None, target_null: str = "tuned", image: int = 0,
+         progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Edit image ``image`` of an inversion result towards ``target_prompt``.
 
     Returns (source_image, edited_image), each (1, 3, H, W) in [0, 1]. w defaults to the result's; target_w,
-    the target branch's guidance weight, to w (see the module's note).
+    the target branch's guidance weight, to w; target_null, "tuned" (the paper) or "empty" (see the module's note).
     """
-    x_0 = edit_latents(model, result, target_prompt, controller=controller, w=w, target_w=target_w, image=image,
-                       progress=progress)[-1]
+    x_0 = edit_latents(model, result, target_prompt, controller=controller, w=w, target_w=target_w,
+                       target_null=target_null, image=image, progress=progress)[-1]
     images = model.latent_to_image(x_0)  # (2, 3, H, W)
     return images[:1], images[1:]

@@ -141,6 +141,18 @@ def edit_targets(choice: str, prompts: Sequence[str], kind: str, user_images: Se
     return [make_edit(kind, parse_prompt(p), np.random.default_rng(k)).target_prompt for k, p in enumerate(prompts)]
 
 
+def kept_words(choice: str, prompt: str, user_words: Sequence[str] = ()) -> list[str]:
+    """The words of ``prompt`` that name what an edit of the background must keep: the world's object for the
+    embedded model, ``user_words`` (MY_KEEP_WORDS) for Stable Diffusion, each checked to be in the prompt."""
+    if uses_world(choice):
+        return list(parse_prompt(prompt).object_words())
+    missing = [w for w in user_words if w.lower() not in prompt.lower().split()]
+    if not user_words or missing:
+        raise ValueError(f"give MY_KEEP_WORDS, words of the prompt {prompt!r} that name what to keep"
+                         + (f"; not in it: {', '.join(missing)}" if missing else ""))
+    return list(user_words)
+
+
 def evaluator(choice: str):
     """The world's attribute evaluator (this world's CLIP score), or None where the images are not the world's."""
     if not uses_world(choice):

@@ -140,6 +140,23 @@ def test_edit_target_w(tiny_model_dir, inverted, tmp_path):
     assert torch.equal(read_png(outs["1.5"] / "source.png"), read_png(default / "source.png"))
 
 
+def test_edit_paste_back(tiny_model_dir, inverted, tmp_path):
+    """--paste-back: the input's pixels where the mask is, the sampled edit elsewhere; both kept as files."""
+    out = tmp_path / "paste"
+    assert main(["edit", str(inverted), "--prompt", "a blue circle", "--paste-back", "circle", "--target-null",
+                 "empty", "--model", str(tiny_model_dir), "--out", str(out), "-q"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["edit.json", "edited.png", "edited_before_paste_back.png",
+                                                     "paste_back_mask.png", "source.png"]
+    info = json.loads((out / "edit.json").read_text())
+    assert info["paste_back"] == ["circle"] and info["target_null"] == "empty"
+    mask = read_png(out / "paste_back_mask.png")[:, :1] > 0.5  # (1, 1, H, W)
+    pasted, before = (read_png(out / f) for f in ("edited.png", "edited_before_paste_back.png"))
+    image = read_png(inverted / "input.png")
+    assert 0 < mask.float().mean() < 1
+    assert ((pasted - image).abs() * mask).max() <= 1 / 255 + 1e-6  # the input inside the mask
+    assert ((pasted - before).abs() * ~mask).max() <= 1 / 255 + 1e-6  # the edit outside it
+
+
 def test_edit_auto_picks_swap_or_refine(tiny_model_dir, inverted, tmp_path, capsys):
     for prompt, mode in (("a blue circle", "swap"), ("a small red circle", "refine")):
         assert main(["edit", str(inverted), "--prompt", prompt, "--model", str(tiny_model_dir), "--out",

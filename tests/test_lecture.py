@@ -76,3 +76,13 @@ def test_fetch_keeps_paths_and_caches_urls(tmp_path, monkeypatch):
     cached = tmp_path / "cat.jpeg"
     cached.write_bytes(b"already here")  # a cached download is not fetched again (no network in tests)
     assert lecture.fetch("https://example.org/images/cat.jpeg?size=large") == cached
+
+
+def test_kept_words(no_override):
+    prompt = "a medium orange moon at the top left on a pink background"
+    assert lecture.kept_words("embedded", prompt) == ["moon"]
+    assert lecture.kept_words("sd15", "a cat sitting next to a mirror", ["mirror"]) == ["mirror"]
+    with pytest.raises(ValueError, match="not in it: dog"):
+        lecture.kept_words("sd15", "a cat sitting next to a mirror", ["dog"])
+    with pytest.raises(ValueError, match="give MY_KEEP_WORDS"):
+        lecture.kept_words("sd15", "a cat sitting next to a mirror")

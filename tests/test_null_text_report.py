@@ -40,6 +40,7 @@ def run(report, model, tmp_path_factory):
     patch = pytest.MonkeyPatch()
     patch.setattr(report, "NULL_TEXT", {"num_inner_steps": 2, "early_stop_eps": 1e-5})
     patch.setattr(report, "SETTINGS", report.SETTINGS[:2])  # no local blend; local blend 0.3
+    patch.setattr(report, "PASTE_SETTINGS", report.PASTE_SETTINGS[4:5])  # "" null, target w 4, paste-back
     args = report.parse_args(["--quick", "--out", str(tmp_path_factory.mktemp("report"))])
     args.n, args.n_ablation, args.n_edit, args.n_tune, args.steps, args.iterations = 2, 2, 2, 1, STEPS, (0, 1)
     results = report.run(model, load_evaluator(), args)
@@ -96,8 +97,12 @@ def test_edits_and_the_written_report(report, model, run):
     assert [s.blend_threshold for s, _ in tried] == [0.3] and chosen.blend_threshold == 0.3  # always blended
     assert len(results["tuning"]["colour swap"][1]) == 2
     tried_bg = [s for s, _ in results["tuning"]["background swap"][1]]  # and the blend less the object
-    assert [s.subtract_object for s in tried_bg] == [False, False, True]
+    assert [s.subtract_object for s in tried_bg] == [False, False, True, False]
     assert tried_bg[2].label().endswith("local blend 0.3 less the object, target w 7.5")
+    assert tried_bg[3].label().endswith("target w 4.0, the target's null \"\", paste-back of the object")
+    pasted = results["tuning"]["background swap"][1][3][1]
+    assert set(pasted["mask"]) == {"covered", "precision"}
+    assert all(v.shape == (1,) and 0 <= v.min() <= v.max() <= 1 for v in pasted["mask"].values())
     bg = results["edits"]["background swap"]
     ideal = model.latent_to_image(model.image_to_latent(bg["cases"]["targets"]))  # the world's target, VAE'd
     cases = bg["cases"]
@@ -117,5 +122,20 @@ def test_settings_per_kind(report):
     counts = {kind: len(report.kind_settings(kind)) for kind in report.EDIT_KINDS}
     blended = sum(s.blend_threshold is not None for s in report.SETTINGS)
     assert counts == {"colour swap": len(report.SETTINGS), "shape swap": len(report.SETTINGS),
-                      "background swap": len(report.SETTINGS) + blended, "add sunglasses": blended}
+                      "background swap": len(report.SETTINGS) + blended + len(report.PASTE_SETTINGS),
+                      "add sunglasses": blended}
+    pasted = report.PASTE_SETTINGS[4]
+    assert (pasted.target_null, pasted.target_w, pasted.paste_back) == ("empty", 4.0, True)
+    assert pasted.as_in_paper() == report.P2PSetting(0.8, 0.4, None, report.W)  # the paper's way, same control
     assert report.SETTINGS[0] == report.P2PSetting(0.8, 0.4, None, report.W)  # the paper's first
+
+
+def test_mask_quality(report):
+    regions = torch.ones(2, 8, 8, dtype=torch.bool)
+    regions[:, 2:6, 2:6] = False  # the object: 16 pixels the edit must not touch
+    keep = torch.zeros(2, 1, 8, 8)
+    keep[0, :, 2:6, 2:6] = 1  # exactly the object
+    keep[1, :, 2:6, 2:8] = 1  # all of it and 8 pixels more
+    q = report.mask_quality(keep, regions)
+    assert torch.equal(q["covered"], torch.tensor([1.0, 1.0])) and torch.equal(q["precision"], torch.tensor([1.0, 2 / 3]))
+

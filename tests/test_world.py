@@ -37,6 +37,15 @@ def test_prompt_scene_round_trip_over_the_whole_grammar():
         assert parse_prompt(scene.prompt()) == scene
 
 
+def test_object_words_are_the_prompts_nouns_of_the_object():
+    assert parse_prompt("a small red circle at the top left on a blue background").object_words() == ("circle",)
+    assert parse_prompt("a pink face on a red background").object_words() == ("face",)
+    assert parse_prompt("a pink face with sunglasses and a blue hat on a red background").object_words() == \
+        ("face", "sunglasses", "hat")
+    for scene in list(all_scenes())[::97]:
+        assert set(scene.object_words()) <= set(scene.prompt().split())
+
+
 def test_at_least_ten_thousand_distinct_prompts_of_at_most_fourteen_words():
     assert count_prompts() == len(list(all_scenes())) >= 10_000
     lengths = [len(s.prompt().split()) for s in all_scenes()]

@@ -4,7 +4,9 @@ Reads what ``nti-edu invert`` saved, refuses it if it was made with another mode
 (``nti_edu.storage.check_compatible``), samples the source and the target prompt side by side from
 its x_T with its per-step null embeddings (Mokady et al. 2023, sec. 4) and, except in plain mode,
 Prompt-to-Prompt attention control (Hertz et al. 2023, sec. 3.2). Writes ``source.png`` (the source
-branch, i.e. the reconstruction), ``edited.png`` and ``edit.json``.
+branch, i.e. the reconstruction), ``edited.png`` and ``edit.json``. With ``--paste-back WORD...`` the input's
+pixels go back over those words' region (``nti_edu.paste_back``): ``edited.png`` is then the pasted result,
+``edited_before_paste_back.png`` the edit as sampled and ``paste_back_mask.png`` the region.
 """
 from __future__ import annotations
 
@@ -46,6 +48,12 @@ def add_parser(subparsers, parents) -> None:
     p.add_argument("--target-w", type=a.guidance, default=None,
                    help="the target branch's guidance weight (default: w, as in the paper; 1.5 to 2.5 edits the "
                         "embedded model cleanly, see benchmarks/null_text_report.md)")
+    p.add_argument("--target-null", choices=("tuned", "empty"), default="tuned",
+                   help="the target branch's null embedding: the tuned ones (default, the paper) or the empty "
+                        "prompt's (plain guidance towards the target; pair it with --paste-back)")
+    p.add_argument("--paste-back", nargs="+", metavar="WORD", default=None,
+                   help="put the input image's pixels back where these words of the source prompt are, e.g. "
+                        "--paste-back circle for a new background behind the source's circle")
     p.add_argument("--index", type=a.count, default=0, help="which image of the inversion to edit (default 0)")
     p.add_argument("--out", required=True, help="output folder (created if needed)")
     add_model_arguments(p)
@@ -89,11 +97,16 @@ def controller(model, args, mode: str, source: str, target: str, num_steps: int)
     """The Prompt-to-Prompt controller for ``mode`` (None for plain)."""
     from ..p2p import Refine, Reweight, WordSwap
 
+    missing = [w for w in args.paste_back or () if w.lower() not in source.lower().split()]
+    if missing:
+        raise CliError(f"--paste-back words must be in the source prompt {source!r} (the input shows them); not "
+                       f"found: {', '.join(missing)}")
     if args.blend_subtract and not args.blend:
         raise CliError("--blend-subtract takes words out of a local blend: give the blend's words with --blend")
     if mode == "plain":
-        if args.blend or args.reweight:
-            raise CliError("--blend and --reweight need attention control: use --mode swap, refine or reweight")
+        if args.blend or args.reweight or args.paste_back:
+            raise CliError("--blend, --reweight and --paste-back need attention control (--paste-back reads its "
+                           "region from the stored cross-attention): use --mode swap, refine or reweight")
         return None
     weights = dict(args.reweight or [])
     if mode == "reweight" and not weights:
@@ -132,6 +145,21 @@ def read_prompts(args) -> tuple[str, str]:
     return source, source if args.prompt is None else args.prompt
 
 
+def paste_back_words(model, args, control, source: str, edited, out):
+    """The edit with the input's pixels over the --paste-back words' region; writes the edit before it and the mask."""
+    from ..images import load_image
+    from ..paste_back import keep_mask, paste_back
+
+    path = Path(args.inversion) / "input.png"
+    if not path.is_file():
+        raise CliError(f"--paste-back needs the input image that `nti-edu invert` saves, {path}, which is missing")
+    image = load_image(path, edited.shape[-1])  # (1, 3, S, S)
+    keep = keep_mask(control, model.tokenizer, image, source, args.paste_back)  # (1, 1, S, S)
+    save_png(edited, out.path("edited_before_paste_back.png"))
+    save_png(keep.expand(-1, 3, -1, -1), out.path("paste_back_mask.png"))
+    return paste_back(image, edited, keep)
+
+
 def run(args) -> dict:
     from ..editing import edit
 
@@ -144,12 +172,16 @@ def run(args) -> dict:
         control = controller(model, args, mode, source, target, result.num_steps)
         start = time.perf_counter()
         src_img, edited = edit(model, result, target, controller=control, w=args.guidance, target_w=args.target_w,
-                               image=args.index, progress=progress_bars(args))  # 3. the work: 2 x (1, 3, S, S)
+                               target_null=args.target_null, image=args.index,
+                               progress=progress_bars(args))  # 3. the work: 2 x (1, 3, S, S)
+        if args.paste_back:
+            edited = paste_back_words(model, args, control, source, edited, out)  # (1, 3, S, S)
         w = args.guidance if args.guidance is not None else result.w
         info = {"source_prompt": source, "target_prompt": target, "mode": mode, "method": result.method,
                 "num_steps": result.num_steps, "w": w, "target_w": args.target_w if args.target_w is not None else w,
                 "cross_replace": args.cross_replace, "self_replace": args.self_replace, "blend": args.blend,
-                "blend_subtract": args.blend_subtract,
+                "blend_subtract": args.blend_subtract, "target_null": args.target_null,
+                "paste_back": args.paste_back,
                 "reweight": dict(args.reweight or []), "model": model.name,
                 "edited_vs_source": quality(edited, src_img), "seconds": round(time.perf_counter() - start, 2)}
         save_png(src_img, out.path("source.png"))

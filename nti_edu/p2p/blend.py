@@ -56,12 +56,8 @@ class LocalBlend:
         self.start_step = int(self.start * num_steps)
 
     def side(self, store, latent_side: int) -> int:
-        """The side of the maps to use: ``resolution``, else of the stored sides of at least MIN_SIDE (or
-        the finest, if none is) the one nearest latent_side / 4, the finer of two equally near."""
-        if self.resolution is not None:
-            return self.resolution
-        sides = [s for s in store.sides() if s >= MIN_SIDE] or [max(store.sides())]
-        return min(sides, key=lambda s: (abs(s - latent_side // 4), -s))
+        """The side of the maps to use: ``resolution``, else ``map_side``'s."""
+        return map_side(store, latent_side) if self.resolution is None else self.resolution
 
     def mask(self, store, size: tuple[int, int]) -> torch.Tensor:
         """The blend mask, (2, 1, h, w) of 0/1: row 0 the source's region, row 1 the union of both (less the
@@ -78,6 +74,13 @@ class LocalBlend:
             return x_t
         mask = self.mask(store, tuple(x_t.shape[-2:])).to(x_t)  # (2, 1, h, w)
         return x_t[:1] + mask * (x_t - x_t[:1])  # (2, C, h, w)
+
+
+def map_side(store, latent_side: int) -> int:
+    """Of the stored sides of at least MIN_SIDE (or the finest, if none is), the one nearest latent_side / 4,
+    the finer of two equally near."""
+    sides = [s for s in store.sides() if s >= MIN_SIDE] or [max(store.sides())]
+    return min(sides, key=lambda s: (abs(s - latent_side // 4), -s))
 
 
 def word_rows(tokenizer, prompts: tuple[str, str], words: tuple) -> torch.Tensor:

@@ -80,6 +80,12 @@ class Scene:
         middle = f" with {' and '.join(extras)}" if extras else ""
         return f"a {self.colour} face{middle} {tail}"
 
+    def object_words(self) -> tuple[str, ...]:
+        """The prompt's nouns of what stands on the background: the shape, or the face and what it wears."""
+        if self.kind == "shape":
+            return (self.shape,)
+        return ("face",) + (("sunglasses",) if self.sunglasses else ()) + (("hat",) if self.hat else ())
+
     def attributes(self) -> dict[str, object]:
         """The attributes a prompt of this kind names: the ones an evaluator judges."""
         names = ["kind", "shape", "colour", "size", "position", "background"] if self.kind == "shape" \
