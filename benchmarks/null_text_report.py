@@ -184,9 +184,13 @@ class P2PSetting:
     def label(self) -> str:
         blend = "no local blend" if self.blend_threshold is None else f"local blend {self.blend_threshold}"
         blend += " less the object" if self.subtract_object else ""
-        text = f"cross {self.cross_replace_steps}, self {self.self_replace_steps}, {blend}, target w {self.target_w}"
-        text += ", the target's null \"\"" if self.target_null == "empty" else ""
-        return text + (", paste-back of the object" if self.paste_back else "")
+        return f"cross {self.cross_replace_steps}, self {self.self_replace_steps}, {blend}, target w {self.target_w}" \
+            + self.extras()
+
+    def extras(self) -> str:
+        """What the setting adds to the paper's editing: the target's null "", paste-back."""
+        return (", the target's null \"\"" if self.target_null == "empty" else "") + (
+            ", paste-back of the object" if self.paste_back else "")
 
     def as_in_paper(self) -> "P2PSetting":
         """The same attention control as the paper runs it: target w = W, tuned nulls, no paste-back."""
@@ -545,12 +549,6 @@ def mask_lines(measured: dict) -> list[str]:
     return lines
 
 
-def extras(setting: P2PSetting) -> str:
-    """What a setting adds to the paper's editing, for the summary."""
-    return (", the target's null \"\"" if setting.target_null == "empty" else "") + (
-        ", paste-back of the object" if setting.paste_back else "")
-
-
 def summary(rows: dict, abl: dict, measured: dict) -> list[str]:
     """Section 4: what the numbers show, written from them."""
     mean = {k: r["psnr"].mean().item() for k, r in rows.items()}
@@ -560,7 +558,7 @@ def summary(rows: dict, abl: dict, measured: dict) -> list[str]:
     k = max(abl["per-step"])
     per, glob = abl["per-step"][k].mean().item(), abl["global"][k].mean().item()
     edits = "; ".join(f"{kind} {m['success'].float().mean():.0%} at {m['psnr_outside'].mean():.1f} dB (target w "
-                      f"{m['setting'].target_w}{extras(m['setting'])}; as the paper runs it, at {W}: "
+                      f"{m['setting'].target_w}{m['setting'].extras()}; as the paper runs it, at {W}: "
                       f"{m['paper_w']['success'].float().mean():.0%} at {m['paper_w']['psnr_outside'].mean():.1f} dB)"
                       for kind, m in measured.items())
     return ["## 4. What this shows", "",

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .p2p.blend import map_side, word_rows
+from .p2p.blend import map_side, normalised, word_rows, words_map
 
 SEED_LOW, SEED_HIGH = 0.2, 0.6  # the normalised map below / above which a pixel seeds the rest / the region
 
@@ -42,9 +42,7 @@ def word_map(store, tokenizer, prompt: str, words, size: tuple[int, int], side: 
     side = map_side(store, store.latent_shape[-1]) if side is None else side
     maps = store.cross_attention(side)[:1]  # (1, s, s, L): the source branch
     alpha = word_rows(tokenizer, (prompt, prompt), (tuple(words), ()))[:1]  # (1, L)
-    m = (maps * alpha.to(maps)[:, None, None, :]).sum(-1)[:, None]  # (1, 1, s, s)
-    low, top = m.amin(), m.amax()
-    m = (m - low) / (top - low).clamp_min(1e-12)  # (1, 1, s, s) in [0, 1]
+    m = normalised(words_map(maps, alpha))  # (1, 1, s, s) in [0, 1]
     return F.interpolate(m, size=size, mode="bilinear", align_corners=False).clamp(0, 1)  # (1, 1, H, W)
 
 

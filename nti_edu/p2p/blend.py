@@ -95,11 +95,20 @@ def region(maps: torch.Tensor, alpha: torch.Tensor, size: tuple[int, int], thres
            pool: bool) -> torch.Tensor:
     """Where the words of ``alpha`` (2, L) attend, from maps (2, s, s, L): (2, 1, h, w) bool, row 0 the
     source's region, row 1 the union of the source's and the target's (the official ``get_mask``)."""
-    maps = (maps * alpha.to(maps)[:, None, None, :]).sum(-1)[:, None]  # (2, 1, s, s)
+    maps = words_map(maps, alpha)  # (2, 1, s, s)
     if pool:
         maps = F.max_pool2d(maps, 3, stride=1, padding=1)  # (2, 1, s, s)
-    maps = F.interpolate(maps, size=size)  # (2, 1, h, w), nearest
-    low = maps.amin(dim=(2, 3), keepdim=True)  # (2, 1, 1, 1): the map's floor, ~0 on SD
-    maps = (maps - low) / (maps.amax(dim=(2, 3), keepdim=True) - low).clamp_min(1e-12)  # (2, 1, h, w) in [0, 1]
+    maps = normalised(F.interpolate(maps, size=size))  # (2, 1, h, w), nearest, in [0, 1]
     inside = maps > threshold  # (2, 1, h, w)
     return inside[:1] | inside
+
+
+def words_map(maps: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """The summed maps (n, s, s, L) of the tokens marked in alpha (n, L), one row per prompt: (n, 1, s, s)."""
+    return (maps * alpha.to(maps)[:, None, None, :]).sum(-1)[:, None]  # (n, 1, s, s)
+
+
+def normalised(maps: torch.Tensor) -> torch.Tensor:
+    """Each map of (n, 1, h, w) scaled to [0, 1] by its minimum (its floor, ~0 on SD) and maximum."""
+    low = maps.amin(dim=(2, 3), keepdim=True)  # (n, 1, 1, 1)
+    return (maps - low) / (maps.amax(dim=(2, 3), keepdim=True) - low).clamp_min(1e-12)  # (n, 1, h, w)
