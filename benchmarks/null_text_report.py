@@ -179,7 +179,8 @@ class P2PSetting:
     target_w: float = W  # the target branch's guidance weight (nti_edu.editing); the paper: W
     subtract_object: bool = False  # local blend less the object's region (LocalBlend's subtract_words)
     target_null: str = "tuned"  # the target branch's null embedding (nti_edu.editing): the paper's tuned one, or ""'s
-    paste_back: bool = False  # the input's pixels put back over the object's region (nti_edu.paste_back)
+    paste_back: str = ""  # the input's pixels put back (nti_edu.paste_back) over the object ("object") or the rest
+    # of the image ("outside"); "": none
 
     def label(self) -> str:
         blend = "no local blend" if self.blend_threshold is None else f"local blend {self.blend_threshold}"
@@ -190,11 +191,11 @@ class P2PSetting:
     def extras(self) -> str:
         """What the setting adds to the paper's editing: the target's null "", paste-back."""
         return (", the target's null \"\"" if self.target_null == "empty" else "") + (
-            ", paste-back of the object" if self.paste_back else "")
+            f", paste-back {PASTE_SIDES[self.paste_back]}" if self.paste_back else "")
 
     def as_in_paper(self) -> "P2PSetting":
         """The same attention control as the paper runs it: target w = W, tuned nulls, no paste-back."""
-        return replace(self, target_w=W, target_null="tuned", paste_back=False)
+        return replace(self, target_w=W, target_null="tuned", paste_back="")
 
 
 SETTINGS = tuple(  # the Prompt-to-Prompt code's defaults (cross 0.8, self 0.4, threshold 0.3) and the paper's
@@ -204,9 +205,14 @@ SETTINGS = tuple(  # the Prompt-to-Prompt code's defaults (cross 0.8, self 0.4, 
     for target_w in (2.5, 1.5) for blend in (None, 0.3))
 BLEND_ONLY = {"add sunglasses"}  # adding an object: a refinement with local blend on the added words
 SUBTRACT_OBJECT = {"background swap"}  # also tried: the blend on "background" less the object's region
-PASTE_BACK = {"background swap"}  # also tried: the input's object pasted back (nti_edu.paste_back)
-PASTE_SETTINGS = tuple(P2PSetting(0.8, 0.4, None, target_w, target_null=null, paste_back=True)
-                       for null in ("tuned", "empty") for target_w in (W, 4.0, 2.5))
+PASTE_BACK = {"background swap": "object", "colour swap": "outside"}  # also tried: the input's pixels pasted back
+PASTE_SIDES = {"object": "of the object", "outside": "outside the object"}  # (nti_edu.paste_back), where kept
+
+
+def paste_settings(side: str) -> tuple[P2PSetting, ...]:
+    """The paste-back settings tried: tuned or "" target nulls, the paper's target w and smaller ones."""
+    return tuple(P2PSetting(0.8, 0.4, None, target_w, target_null=null, paste_back=side)
+                 for null in ("tuned", "empty") for target_w in (W, 4.0, 2.5, 1.5))
 
 
 def kind_settings(kind: str) -> list[P2PSetting]:
@@ -214,7 +220,7 @@ def kind_settings(kind: str) -> list[P2PSetting]:
     settings = [s for s in SETTINGS if s.blend_threshold is not None or kind not in BLEND_ONLY]
     if kind in SUBTRACT_OBJECT:
         settings += [replace(s, subtract_object=True) for s in settings if s.blend_threshold is not None]
-    return settings + list(PASTE_SETTINGS if kind in PASTE_BACK else ())
+    return settings + list(paste_settings(PASTE_BACK[kind]) if kind in PASTE_BACK else ())
 
 
 def edit_cases(kind: str, seeds) -> dict:
@@ -283,7 +289,8 @@ def run_edits(model, evaluator, cases: dict, result, steps: int, setting: P2PSet
                      target_null=setting.target_null, image=i, progress=False)[1]  # (1, 3, H, W)
         if setting.paste_back:
             source = cases["images"][i:i + 1]  # (1, 3, H, W)
-            masks.append(keep_mask(control, model.tokenizer, source, e.source_prompt, e.source.object_words()))
+            masks.append(keep_mask(control, model.tokenizer, source, e.source_prompt, e.source.object_words(),
+                                   outside=setting.paste_back == "outside"))  # (1, 1, H, W)
             image = paste_back(source, image, masks[-1])  # (1, 3, H, W)
         edited.append(image)
     edited = torch.cat(edited)  # (B, 3, H, W)
@@ -484,13 +491,15 @@ def tuning_section(tuning: dict, n: int) -> list[str]:
              "weight (`edit(..., target_w=)`; the paper uses the inversion's w = 7.5 for both branches): as tuning "
              "makes eps_null close to the source's eps_cond, the target branch steps along eps_src + w_t (eps_tgt - "
              "eps_src), the edit's direction amplified w_t times; on this small model 7.5 over-saturates the edited "
-             "object and the decoder spreads that over the image. For background swaps, settings with paste-back are "
-             "tried too (`nti_edu.paste_back`: Blended Latent Diffusion's background reconstruction, here of the "
-             "object): the input's pixels are put back over the object's region, found from the source branch's "
-             "cross-attention of the object's words and sharpened on the input's colours; with the target's null "
-             "\"\" (`edit(..., target_null=\"empty\")`) the target branch is plain classifier-free guidance towards "
-             "the target prompt. Where the mask covers the object, paste-back copies its pixels exactly, and PSNR "
-             "outside is then the 120 dB of an MSE at its floor of 1e-12.",
+             "object and the decoder spreads that over the image. For background and colour swaps, settings with "
+             "paste-back are tried too (`nti_edu.paste_back`: Blended Latent Diffusion's background reconstruction): "
+             "the input's pixels are put back over the object's region (background swaps) or everywhere but the "
+             "object's region (colour swaps, `keep_mask(..., outside=True)`), that region found from the source "
+             "branch's cross-attention of the object's words and sharpened on the input's colours; with the target's "
+             "null \"\" (`edit(..., target_null=\"empty\")`) the target branch is plain classifier-free guidance "
+             "towards the target prompt. Where the mask covers what must not change, paste-back copies its pixels "
+             "exactly, and PSNR outside is then the 120 dB of an MSE at its floor of 1e-12: it measures the mask, "
+             "not the model.",
              "",
              "| kind | setting | success | mean PSNR outside (dB) | success with >= 25 dB | chosen |",
              "|---|---|---|---|---|---|"]
@@ -542,10 +551,12 @@ def mask_lines(measured: dict) -> list[str]:
     for kind, m in measured.items():
         if "mask" in m:
             covered, precision = m["mask"]["covered"], m["mask"]["precision"]
-            lines += ["", f"Paste-back masks of the {kind}s against the world's mask of the object (shrunk by the "
-                      f"pixel that the edit's region is grown by): they cover {covered.mean():.1%} of its pixels "
-                      f"(the least in one image: {covered.min():.1%}), and {precision.mean():.1%} of their own pixels "
-                      "lie on it (the rest are the object's rim and a little of the old background round it)."]
+            where = PASTE_SIDES[m["setting"].paste_back]
+            lines += ["", f"Paste-back masks of the {kind}s ({where}) against the pixels the edit must not touch "
+                      f"(outside the world's region of the edit, which is grown by a pixel): they cover "
+                      f"{covered.mean():.1%} of those pixels (the least in one image: {covered.min():.1%}), and "
+                      f"{precision.mean():.1%} of their own pixels lie there (the rest on the region's one-pixel rim "
+                      "or, where the colour model took some, on the region itself)."]
     return lines
 
 

@@ -16,6 +16,9 @@ its map is high, one for the rest, seeded where the map is low; each pixel goes 
 the map adding log(p / (1 - p)) as a prior, and the two Gaussians are refitted a few times. That suits
 objects whose colours differ from their surroundings (the embedded world's flat backgrounds); on
 photographs a graph cut or a segmentation model would do better.
+
+Which side is kept depends on the edit: a new background keeps the object (``keep_mask``), an edit of the
+object itself (a new colour) keeps everything else (``keep_mask(..., outside=True)``).
 """
 from __future__ import annotations
 
@@ -78,8 +81,11 @@ def colour_segment(image: torch.Tensor, prior: torch.Tensor, *, iterations: int 
     return inside.view_as(prior)  # (1, 1, H, W)
 
 
-def keep_mask(store, tokenizer, image: torch.Tensor, prompt: str, words, *, side: int | None = None) -> torch.Tensor:
+def keep_mask(store, tokenizer, image: torch.Tensor, prompt: str, words, *, side: int | None = None,
+              outside: bool = False) -> torch.Tensor:
     """The region of ``words`` in the source image (1, 3, H, W) of an edit whose attention ``store`` saw:
-    its cross-attention map, sharpened on the image's colours. (1, 1, H, W) of 0/1."""
+    its cross-attention map, sharpened on the image's colours; with ``outside``, the rest of the image
+    instead (for edits of the words' object itself). (1, 1, H, W) of 0/1."""
     prior = word_map(store, tokenizer, prompt, words, tuple(image.shape[-2:]), side)  # (1, 1, H, W)
-    return colour_segment(image, prior)
+    region = colour_segment(image, prior)  # (1, 1, H, W)
+    return 1 - region if outside else region

@@ -155,6 +155,14 @@ def test_edit_paste_back(tiny_model_dir, inverted, tmp_path):
     assert 0 < mask.float().mean() < 1
     assert ((pasted - image).abs() * mask).max() <= 1 / 255 + 1e-6  # the input inside the mask
     assert ((pasted - before).abs() * ~mask).max() <= 1 / 255 + 1e-6  # the edit outside it
+    outside = tmp_path / "paste_outside"  # a new colour of the circle: the input everywhere else
+    assert main(["edit", str(inverted), "--prompt", "a blue circle", "--paste-back", "circle", "--paste-back-outside",
+                 "--model", str(tiny_model_dir), "--out", str(outside), "-q"]) == 0
+    assert json.loads((outside / "edit.json").read_text())["paste_back_outside"] is True
+    rest = read_png(outside / "paste_back_mask.png")[:, :1] > 0.5  # (1, 1, H, W)
+    assert torch.equal(rest, ~mask)  # the same region's other side (the source branch's maps, the same input)
+    pasted = read_png(outside / "edited.png")
+    assert ((pasted - image).abs() * rest).max() <= 1 / 255 + 1e-6
 
 
 def test_edit_auto_picks_swap_or_refine(tiny_model_dir, inverted, tmp_path, capsys):

@@ -225,6 +225,7 @@ def test_edit_options_that_do_not_fit(tiny_model_dir, inverted, tmp_path, capsys
              (["--prompt", "a blue circle", "--mode", "plain", "--reweight", "blue=2"], "need attention control"),
              (["--prompt", "a blue circle", "--mode", "plain", "--paste-back", "circle"], "need attention control"),
              (["--prompt", "a blue circle", "--paste-back", "blue"], "--paste-back words must be in"),
+             (["--prompt", "a blue circle", "--paste-back-outside"], "give those words with --paste-back"),
              (["--prompt", "a blue circle", "--target-null", "zero"], "invalid choice"),
              (["--mode", "reweight"], "needs --reweight WORD=SCALE"),
              (["--prompt", "a blue circle", "--reweight", "blue"], "expected WORD=SCALE"),

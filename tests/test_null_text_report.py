@@ -40,7 +40,8 @@ def run(report, model, tmp_path_factory):
     patch = pytest.MonkeyPatch()
     patch.setattr(report, "NULL_TEXT", {"num_inner_steps": 2, "early_stop_eps": 1e-5})
     patch.setattr(report, "SETTINGS", report.SETTINGS[:2])  # no local blend; local blend 0.3
-    patch.setattr(report, "PASTE_SETTINGS", report.PASTE_SETTINGS[4:5])  # "" null, target w 4, paste-back
+    paste_settings = report.paste_settings
+    patch.setattr(report, "paste_settings", lambda side: paste_settings(side)[5:6])  # "" null, target w 4
     args = report.parse_args(["--quick", "--out", str(tmp_path_factory.mktemp("report"))])
     args.n, args.n_ablation, args.n_edit, args.n_tune, args.steps, args.iterations = 2, 2, 2, 1, STEPS, (0, 1)
     results = report.run(model, load_evaluator(), args)
@@ -95,7 +96,8 @@ def test_edits_and_the_written_report(report, model, run):
     assert list(results["edits"]) == ["colour swap", "shape swap", "background swap", "add sunglasses"]
     chosen, tried = results["tuning"]["add sunglasses"]
     assert [s.blend_threshold for s, _ in tried] == [0.3] and chosen.blend_threshold == 0.3  # always blended
-    assert len(results["tuning"]["colour swap"][1]) == 2
+    tried_colour = results["tuning"]["colour swap"][1]  # and paste-back of all but the object
+    assert [s.paste_back for s, _ in tried_colour] == ["", "", "outside"] and "mask" in tried_colour[2][1]
     tried_bg = [s for s, _ in results["tuning"]["background swap"][1]]  # and the blend less the object
     assert [s.subtract_object for s in tried_bg] == [False, False, True, False]
     assert tried_bg[2].label().endswith("local blend 0.3 less the object, target w 7.5")
@@ -121,12 +123,14 @@ def test_edits_and_the_written_report(report, model, run):
 def test_settings_per_kind(report):
     counts = {kind: len(report.kind_settings(kind)) for kind in report.EDIT_KINDS}
     blended = sum(s.blend_threshold is not None for s in report.SETTINGS)
-    assert counts == {"colour swap": len(report.SETTINGS), "shape swap": len(report.SETTINGS),
-                      "background swap": len(report.SETTINGS) + blended + len(report.PASTE_SETTINGS),
-                      "add sunglasses": blended}
-    pasted = report.PASTE_SETTINGS[4]
-    assert (pasted.target_null, pasted.target_w, pasted.paste_back) == ("empty", 4.0, True)
+    assert counts == {"colour swap": len(report.SETTINGS) + 8, "shape swap": len(report.SETTINGS),
+                      "background swap": len(report.SETTINGS) + blended + 8, "add sunglasses": blended}
+    pasted = report.paste_settings("object")[5]
+    assert (pasted.target_null, pasted.target_w, pasted.paste_back) == ("empty", 4.0, "object")
     assert pasted.as_in_paper() == report.P2PSetting(0.8, 0.4, None, report.W)  # the paper's way, same control
+    assert {s.paste_back for s in report.kind_settings("colour swap")} == {"", "outside"}
+    assert pasted.label().endswith("the target's null \"\", paste-back of the object")
+    assert report.paste_settings("outside")[0].label().endswith("target w 7.5, paste-back outside the object")
     assert report.SETTINGS[0] == report.P2PSetting(0.8, 0.4, None, report.W)  # the paper's first
 
 

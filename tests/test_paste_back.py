@@ -88,3 +88,5 @@ def test_keep_mask_comes_from_the_source_words_maps(tiny_model, nti):
     assert prior[0, 0, peak[0] * scale + scale // 2, peak[1] * scale + scale // 2] > 0.8
     mask = keep_mask(swap, tiny_model.tokenizer, image, SOURCE, ("circle",))
     assert mask.shape == prior.shape and set(mask.unique().tolist()) <= {0.0, 1.0}
+    rest = keep_mask(swap, tiny_model.tokenizer, image, SOURCE, ("circle",), outside=True)  # for a new colour
+    assert torch.equal(rest, 1 - mask) and 0 < rest.mean() < 1

@@ -5,7 +5,8 @@ Reads what ``nti-edu invert`` saved, refuses it if it was made with another mode
 its x_T with its per-step null embeddings (Mokady et al. 2023, sec. 4) and, except in plain mode,
 Prompt-to-Prompt attention control (Hertz et al. 2023, sec. 3.2). Writes ``source.png`` (the source
 branch, i.e. the reconstruction), ``edited.png`` and ``edit.json``. With ``--paste-back WORD...`` the input's
-pixels go back over those words' region (``nti_edu.paste_back``): ``edited.png`` is then the pasted result,
+pixels go back over those words' region (``nti_edu.paste_back``; with ``--paste-back-outside``, everywhere
+else): ``edited.png`` is then the pasted result,
 ``edited_before_paste_back.png`` the edit as sampled and ``paste_back_mask.png`` the region.
 """
 from __future__ import annotations
@@ -54,6 +55,10 @@ def add_parser(subparsers, parents) -> None:
     p.add_argument("--paste-back", nargs="+", metavar="WORD", default=None,
                    help="put the input image's pixels back where these words of the source prompt are, e.g. "
                         "--paste-back circle for a new background behind the source's circle")
+    p.add_argument("--paste-back-outside", action="store_true",
+                   help="with --paste-back: put the input's pixels back everywhere but those words' region, for "
+                        "edits of the object itself, e.g. --paste-back circle --paste-back-outside for a new "
+                        "colour of the circle on the source's own background")
     p.add_argument("--index", type=a.count, default=0, help="which image of the inversion to edit (default 0)")
     p.add_argument("--out", required=True, help="output folder (created if needed)")
     add_model_arguments(p)
@@ -101,6 +106,9 @@ def controller(model, args, mode: str, source: str, target: str, num_steps: int)
     if missing:
         raise CliError(f"--paste-back words must be in the source prompt {source!r} (the input shows them); not "
                        f"found: {', '.join(missing)}")
+    if args.paste_back_outside and not args.paste_back:
+        raise CliError("--paste-back-outside keeps everything but the --paste-back words' region: give those words "
+                       "with --paste-back, e.g. --paste-back circle --paste-back-outside")
     if args.blend_subtract and not args.blend:
         raise CliError("--blend-subtract takes words out of a local blend: give the blend's words with --blend")
     if mode == "plain":
@@ -146,7 +154,8 @@ def read_prompts(args) -> tuple[str, str]:
 
 
 def paste_back_words(model, args, control, source: str, edited, out):
-    """The edit with the input's pixels over the --paste-back words' region; writes the edit before it and the mask."""
+    """The edit with the input's pixels over the --paste-back words' region (or, with --paste-back-outside, over
+    the rest); writes the edit before it and the mask."""
     from ..images import load_image
     from ..paste_back import keep_mask, paste_back
 
@@ -154,7 +163,8 @@ def paste_back_words(model, args, control, source: str, edited, out):
     if not path.is_file():
         raise CliError(f"--paste-back needs the input image that `nti-edu invert` saves, {path}, which is missing")
     image = load_image(path, edited.shape[-1])  # (1, 3, S, S)
-    keep = keep_mask(control, model.tokenizer, image, source, args.paste_back)  # (1, 1, S, S)
+    keep = keep_mask(control, model.tokenizer, image, source, args.paste_back,
+                     outside=args.paste_back_outside)  # (1, 1, S, S)
     save_png(edited, out.path("edited_before_paste_back.png"))
     save_png(keep.expand(-1, 3, -1, -1), out.path("paste_back_mask.png"))
     return paste_back(image, edited, keep)
@@ -181,7 +191,7 @@ def run(args) -> dict:
                 "num_steps": result.num_steps, "w": w, "target_w": args.target_w if args.target_w is not None else w,
                 "cross_replace": args.cross_replace, "self_replace": args.self_replace, "blend": args.blend,
                 "blend_subtract": args.blend_subtract, "target_null": args.target_null,
-                "paste_back": args.paste_back,
+                "paste_back": args.paste_back, "paste_back_outside": args.paste_back_outside,
                 "reweight": dict(args.reweight or []), "model": model.name,
                 "edited_vs_source": quality(edited, src_img), "seconds": round(time.perf_counter() - start, 2)}
         save_png(src_img, out.path("source.png"))
