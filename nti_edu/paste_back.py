@@ -18,7 +18,10 @@ objects whose colours differ from their surroundings (the embedded world's flat 
 photographs a graph cut or a segmentation model would do better.
 
 Which side is kept depends on the edit: a new background keeps the object (``keep_mask``), an edit of the
-object itself (a new colour) keeps everything else (``keep_mask(..., outside=True)``).
+object itself (a new colour) keeps everything else (``keep_mask(..., outside=True)``). Something new (sunglasses
+added to a face) is not in the input: its region comes from the target branch's maps of the new words,
+sharpened on the edited image (``keep_mask(store, tokenizer, edited, target_prompt, words, outside=True,
+branch=1)``).
 """
 from __future__ import annotations
 
@@ -39,11 +42,13 @@ def paste_back(image: torch.Tensor, edited: torch.Tensor, keep: torch.Tensor) ->
     return edited + keep * (image.to(edited) - edited)  # (B, 3, H, W)
 
 
-def word_map(store, tokenizer, prompt: str, words, size: tuple[int, int], side: int | None = None) -> torch.Tensor:
-    """The cross-attention of ``words`` of the source ``prompt`` (branch 0 of ``store``), normalised to [0, 1]
-    and upsampled bilinearly to ``size``: (1, 1, H, W). ``side`` defaults to LocalBlend's (``map_side``)."""
+def word_map(store, tokenizer, prompt: str, words, size: tuple[int, int], side: int | None = None,
+             branch: int = 0) -> torch.Tensor:
+    """The cross-attention of ``words`` of ``prompt``, the prompt of ``branch`` of ``store`` (0: the source, 1:
+    the target), normalised to [0, 1] and upsampled bilinearly to ``size``: (1, 1, H, W). ``side`` defaults to
+    LocalBlend's (``map_side``)."""
     side = map_side(store, store.latent_shape[-1]) if side is None else side
-    maps = store.cross_attention(side)[:1]  # (1, s, s, L): the source branch
+    maps = store.cross_attention(side)[branch:branch + 1]  # (1, s, s, L)
     alpha = word_rows(tokenizer, (prompt, prompt), (tuple(words), ()))[:1]  # (1, L)
     m = normalised(words_map(maps, alpha))  # (1, 1, s, s) in [0, 1]
     return F.interpolate(m, size=size, mode="bilinear", align_corners=False).clamp(0, 1)  # (1, 1, H, W)
@@ -82,10 +87,11 @@ def colour_segment(image: torch.Tensor, prior: torch.Tensor, *, iterations: int 
 
 
 def keep_mask(store, tokenizer, image: torch.Tensor, prompt: str, words, *, side: int | None = None,
-              outside: bool = False) -> torch.Tensor:
-    """The region of ``words`` in the source image (1, 3, H, W) of an edit whose attention ``store`` saw:
-    its cross-attention map, sharpened on the image's colours; with ``outside``, the rest of the image
+              outside: bool = False, branch: int = 0) -> torch.Tensor:
+    """The region of ``words`` in ``image`` (1, 3, H, W), for an edit whose attention ``store`` saw: the words'
+    cross-attention map in ``branch`` (0: the source, whose prompt and input image to give; 1: the target, with
+    its prompt and the edited image), sharpened on the image's colours; with ``outside``, the rest of the image
     instead (for edits of the words' object itself). (1, 1, H, W) of 0/1."""
-    prior = word_map(store, tokenizer, prompt, words, tuple(image.shape[-2:]), side)  # (1, 1, H, W)
+    prior = word_map(store, tokenizer, prompt, words, tuple(image.shape[-2:]), side, branch)  # (1, 1, H, W)
     region = colour_segment(image, prior)  # (1, 1, H, W)
     return 1 - region if outside else region

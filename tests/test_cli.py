@@ -163,6 +163,13 @@ def test_edit_paste_back(tiny_model_dir, inverted, tmp_path):
     assert torch.equal(rest, ~mask)  # the same region's other side (the source branch's maps, the same input)
     pasted = read_png(outside / "edited.png")
     assert ((pasted - image).abs() * rest).max() <= 1 / 255 + 1e-6
+    added = tmp_path / "paste_added"  # a word only the target has: its region from the target's maps, on the edit
+    assert main(["edit", str(inverted), "--prompt", "a blue circle", "--paste-back", "blue", "--paste-back-outside",
+                 "--model", str(tiny_model_dir), "--out", str(added), "-q"]) == 0
+    rest = read_png(added / "paste_back_mask.png")[:, :1] > 0.5  # (1, 1, H, W)
+    pasted, before = (read_png(added / f) for f in ("edited.png", "edited_before_paste_back.png"))
+    assert 0 < rest.float().mean() < 1 and ((pasted - image).abs() * rest).max() <= 1 / 255 + 1e-6
+    assert ((pasted - before).abs() * ~rest).max() <= 1 / 255 + 1e-6
 
 
 def test_edit_auto_picks_swap_or_refine(tiny_model_dir, inverted, tmp_path, capsys):

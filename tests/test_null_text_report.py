@@ -41,7 +41,7 @@ def run(report, model, tmp_path_factory):
     patch.setattr(report, "NULL_TEXT", {"num_inner_steps": 2, "early_stop_eps": 1e-5})
     patch.setattr(report, "SETTINGS", report.SETTINGS[:2])  # no local blend; local blend 0.3
     paste_settings = report.paste_settings
-    patch.setattr(report, "paste_settings", lambda side: paste_settings(side)[5:6])  # "" null, target w 4
+    patch.setattr(report, "paste_settings", lambda side, blend=None: paste_settings(side, blend)[5:6])  # "" null, target w 4
     args = report.parse_args(["--quick", "--out", str(tmp_path_factory.mktemp("report"))])
     args.n, args.n_ablation, args.n_edit, args.n_tune, args.steps, args.iterations = 2, 2, 2, 1, STEPS, (0, 1)
     results = report.run(model, load_evaluator(), args)
@@ -95,7 +95,8 @@ def test_edits_and_the_written_report(report, model, run):
     args, results, path = run
     assert list(results["edits"]) == ["colour swap", "shape swap", "background swap", "add sunglasses"]
     chosen, tried = results["tuning"]["add sunglasses"]
-    assert [s.blend_threshold for s, _ in tried] == [0.3] and chosen.blend_threshold == 0.3  # always blended
+    assert [s.blend_threshold for s, _ in tried] == [0.3, 0.6] and chosen.blend_threshold  # always blended
+    assert [s.paste_back for s, _ in tried] == ["", "added"] and "mask" in tried[1][1]  # all but the sunglasses
     tried_colour = results["tuning"]["colour swap"][1]  # and paste-back of all but the object
     assert [s.paste_back for s, _ in tried_colour] == ["", "", "outside"] and "mask" in tried_colour[2][1]
     tried_bg = [s for s, _ in results["tuning"]["background swap"][1]]  # and the blend less the object
@@ -115,7 +116,7 @@ def test_edits_and_the_written_report(report, model, run):
     text = path.read_text()
     for heading in ("## 1. Reconstruction", "## 2. The paper's ablation", "## 3. Edits", "## 4. What this shows"):
         assert heading in text
-    assert "tiny64" in text and text.count("| add sunglasses |") == 2  # one tuning row, one held-out row
+    assert "tiny64" in text and text.count("| add sunglasses |") == 3  # two tuning rows, one held-out row
     for name in ("reconstruction", "ablation", "edits"):
         assert 0 < (args.out / f"null_text_{name}.png").stat().st_size < 300_000
 
@@ -124,7 +125,7 @@ def test_settings_per_kind(report):
     counts = {kind: len(report.kind_settings(kind)) for kind in report.EDIT_KINDS}
     blended = sum(s.blend_threshold is not None for s in report.SETTINGS)
     assert counts == {"colour swap": len(report.SETTINGS) + 8, "shape swap": len(report.SETTINGS),
-                      "background swap": len(report.SETTINGS) + blended + 8, "add sunglasses": blended}
+                      "background swap": len(report.SETTINGS) + blended + 8, "add sunglasses": blended + 8}
     pasted = report.paste_settings("object")[5]
     assert (pasted.target_null, pasted.target_w, pasted.paste_back) == ("empty", 4.0, "object")
     assert pasted.as_in_paper() == report.P2PSetting(0.8, 0.4, None, report.W)  # the paper's way, same control

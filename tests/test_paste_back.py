@@ -90,3 +90,8 @@ def test_keep_mask_comes_from_the_source_words_maps(tiny_model, nti):
     assert mask.shape == prior.shape and set(mask.unique().tolist()) <= {0.0, 1.0}
     rest = keep_mask(swap, tiny_model.tokenizer, image, SOURCE, ("circle",), outside=True)  # for a new colour
     assert torch.equal(rest, 1 - mask) and 0 < rest.mean() < 1
+    target_map = word_map(swap, tiny_model.tokenizer, TARGET, ("circle",), tuple(image.shape[-2:]), side=side,
+                          branch=1)  # the target branch's own maps
+    maps = swap.cross_attention(side)[1]  # (s, s, L)
+    peak = divmod(int(maps[..., position].argmax()), side)
+    assert target_map[0, 0, peak[0] * scale + scale // 2, peak[1] * scale + scale // 2] > 0.8

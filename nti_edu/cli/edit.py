@@ -6,8 +6,8 @@ its x_T with its per-step null embeddings (Mokady et al. 2023, sec. 4) and, exce
 Prompt-to-Prompt attention control (Hertz et al. 2023, sec. 3.2). Writes ``source.png`` (the source
 branch, i.e. the reconstruction), ``edited.png`` and ``edit.json``. With ``--paste-back WORD...`` the input's
 pixels go back over those words' region (``nti_edu.paste_back``; with ``--paste-back-outside``, everywhere
-else): ``edited.png`` is then the pasted result,
-``edited_before_paste_back.png`` the edit as sampled and ``paste_back_mask.png`` the region.
+else, and then the words may be ones that only the target has, such as "sunglasses"): ``edited.png`` is then
+the pasted result, ``edited_before_paste_back.png`` the edit as sampled and ``paste_back_mask.png`` the region.
 """
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ def add_parser(subparsers, parents) -> None:
                         "prompt's (plain guidance towards the target; pair it with --paste-back)")
     p.add_argument("--paste-back", nargs="+", metavar="WORD", default=None,
                    help="put the input image's pixels back where these words of the source prompt are, e.g. "
-                        "--paste-back circle for a new background behind the source's circle")
+                        "--paste-back circle for a new background behind the source's circle; words of the "
+                        "target alone (--paste-back sunglasses --paste-back-outside) name what the edit adds")
     p.add_argument("--paste-back-outside", action="store_true",
                    help="with --paste-back: put the input's pixels back everywhere but those words' region, for "
                         "edits of the object itself, e.g. --paste-back circle --paste-back-outside for a new "
@@ -102,10 +103,8 @@ def controller(model, args, mode: str, source: str, target: str, num_steps: int)
     """The Prompt-to-Prompt controller for ``mode`` (None for plain)."""
     from ..p2p import Refine, Reweight, WordSwap
 
-    missing = [w for w in args.paste_back or () if w.lower() not in source.lower().split()]
-    if missing:
-        raise CliError(f"--paste-back words must be in the source prompt {source!r} (the input shows them); not "
-                       f"found: {', '.join(missing)}")
+    if args.paste_back:
+        paste_back_branch(args, source, target)  # checks the words before any work
     if args.paste_back_outside and not args.paste_back:
         raise CliError("--paste-back-outside keeps everything but the --paste-back words' region: give those words "
                        "with --paste-back, e.g. --paste-back circle --paste-back-outside")
@@ -153,7 +152,23 @@ def read_prompts(args) -> tuple[str, str]:
     return source, source if args.prompt is None else args.prompt
 
 
-def paste_back_words(model, args, control, source: str, edited, out):
+def paste_back_branch(args, source: str, target: str) -> int:
+    """Whose maps give the --paste-back words' region: 0, the source's (words of the source prompt, cut on the
+    input), or 1, the target's (words only the target has, cut on the edit; with --paste-back-outside only)."""
+    if all(w.lower() in source.lower().split() for w in args.paste_back):
+        return 0
+    missing = [w for w in args.paste_back if w.lower() not in target.lower().split()]
+    if missing:
+        raise CliError(f"--paste-back words must all be in the source prompt {source!r} (the input shows them) or "
+                       f"all in the target {target!r} (what the edit adds); not found: {', '.join(missing)}")
+    if not args.paste_back_outside:
+        raise CliError(f"--paste-back {' '.join(args.paste_back)}: words of the target alone name what the edit "
+                       "adds; pasting the input over them would undo it. Add --paste-back-outside to keep everything "
+                       "else")
+    return 1
+
+
+def paste_back_words(model, args, control, source: str, target: str, edited, out):
     """The edit with the input's pixels over the --paste-back words' region (or, with --paste-back-outside, over
     the rest); writes the edit before it and the mask."""
     from ..images import load_image
@@ -163,8 +178,9 @@ def paste_back_words(model, args, control, source: str, edited, out):
     if not path.is_file():
         raise CliError(f"--paste-back needs the input image that `nti-edu invert` saves, {path}, which is missing")
     image = load_image(path, edited.shape[-1])  # (1, 3, S, S)
-    keep = keep_mask(control, model.tokenizer, image, source, args.paste_back,
-                     outside=args.paste_back_outside)  # (1, 1, S, S)
+    branch = paste_back_branch(args, source, target)
+    keep = keep_mask(control, model.tokenizer, edited if branch else image, target if branch else source,
+                     args.paste_back, outside=args.paste_back_outside, branch=branch)  # (1, 1, S, S)
     save_png(edited, out.path("edited_before_paste_back.png"))
     save_png(keep.expand(-1, 3, -1, -1), out.path("paste_back_mask.png"))
     return paste_back(image, edited, keep)
@@ -185,7 +201,7 @@ def run(args) -> dict:
                                target_null=args.target_null, image=args.index,
                                progress=progress_bars(args))  # 3. the work: 2 x (1, 3, S, S)
         if args.paste_back:
-            edited = paste_back_words(model, args, control, source, edited, out)  # (1, 3, S, S)
+            edited = paste_back_words(model, args, control, source, target, edited, out)  # (1, 3, S, S)
         w = args.guidance if args.guidance is not None else result.w
         info = {"source_prompt": source, "target_prompt": target, "mode": mode, "method": result.method,
                 "num_steps": result.num_steps, "w": w, "target_w": args.target_w if args.target_w is not None else w,
