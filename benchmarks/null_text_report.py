@@ -530,22 +530,24 @@ def edits_section(measured: dict, tuning: dict, n_tune: int) -> list[str]:
              "inversion. Success: the attribute evaluator says the edited image shows every attribute of the target "
              "prompt. PSNR outside: the edited image against the source image, over the pixels outside the region "
              "the edit may change (the world's mask of that region, grown by a pixel). Targets: success >= 80% "
-             "while PSNR outside >= 25 dB.", ""] + tuning_section(tuning, n_tune)
+             "while PSNR outside >= 25 dB, read two ways in the targets column: on the means (success >= 80%, mean PSNR "
+             "outside >= 25 dB) / per image (>= 80% of the edits succeed with >= 25 dB each).", ""] + tuning_section(tuning, n_tune)
     lines += ["Held-out scenes, with the chosen settings:", "",
               "| kind | P2P | setting | scenes | success | mean PSNR outside (dB) | 10th pct | success with >= 25 dB | "
               "reconstruction: PSNR outside | the world's target through the VAE: PSNR outside | "
-              "evaluator: rendered target / reconstruction | targets | "
+              "evaluator: rendered target / reconstruction | targets: on the means / per image | "
               f"the same attention control as in the paper (target w = {W}, tuned nulls, no paste-back): success, "
               "PSNR outside |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind, m in measured.items():
         e, ok = m["cases"]["edits"][0], m["success"].float().mean().item()
-        passed = ok >= 0.8 and m["psnr_outside"].mean().item() >= 25
+        on_mean = ok >= 0.8 and m["psnr_outside"].mean().item() >= 25
+        per_image = m["both"].float().mean().item() >= 0.8
         lines.append(f"| {kind} | {e.p2p} | {tuning[kind][0].label()} | {len(m['success'])} | {ok:.0%} | "
                      f"{m['psnr_outside'].mean():.2f} | {percentile(m['psnr_outside'], 0.1):.2f} | "
                      f"{m['both'].float().mean():.0%} | {m['recon_outside'].mean():.2f} | "
                      f"{m['ideal_outside'].mean():.2f} | "
-                     f"{m['rendered_target_ok']:.0%} / {m['source_recon_ok']:.0%} | {verdict(passed)} | "
+                     f"{m['rendered_target_ok']:.0%} / {m['source_recon_ok']:.0%} | {verdict(on_mean)} / {verdict(per_image)} | "
                      f"{m['paper_w']['success'].float().mean():.0%}, {m['paper_w']['psnr_outside'].mean():.2f} dB |")
     lines += mask_lines(measured)
     return lines + ["", "The evaluator column is a sanity check: how often it accepts the world's own drawing of the "
@@ -606,6 +608,9 @@ def parse_args(argv=None):
     p.add_argument("--n", type=int, default=50, help="held-out images for the reconstruction table")
     p.add_argument("--quick", action="store_true", help="few images and 10 steps, written to a temporary folder")
     p.add_argument("--out", type=Path, default=None, help="folder for the .md and .png files (default: benchmarks/)")
+    p.add_argument("--results", type=Path, default=None,
+                   help="a file of the raw measurements: written after measuring, or, if it exists, read instead of "
+                        "measuring again (to rewrite the report's text; not committed)")
     args = p.parse_args(argv)
     args.command = " ".join(["python benchmarks/null_text_report.py", *(sys.argv[1:] if argv is None else argv)])
     quick = args.quick
@@ -652,8 +657,15 @@ def main(argv=None):
     torch.manual_seed(0)
     load_before, start = os.getloadavg(), time.perf_counter()
     model, evaluator = load_model("embedded"), load_evaluator()
-    results = run(model, evaluator, args)
-    path = write_report(model, args, results, time.perf_counter() - start, load_before)
+    if args.results is not None and args.results.is_file():
+        saved = torch.load(args.results, weights_only=False)  # our own file, written below
+        results, seconds, load_before = saved["results"], saved["seconds"], saved["load_before"]
+    else:
+        results = run(model, evaluator, args)
+        seconds = time.perf_counter() - start
+    path = write_report(model, args, results, seconds, load_before)
+    if args.results is not None and not args.results.is_file():
+        torch.save({"results": results, "seconds": seconds, "load_before": load_before}, args.results)
     print(path.read_text())
     print(f"written: {path} and its figures")
 

@@ -142,8 +142,9 @@ def edit_targets(choice: str, prompts: Sequence[str], kind: str, user_images: Se
 
 
 def kept_words(choice: str, prompt: str, user_words: Sequence[str] = ()) -> list[str]:
-    """The words of ``prompt`` that name what an edit of the background must keep: the world's object for the
-    embedded model, ``user_words`` (MY_KEEP_WORDS) for Stable Diffusion, each checked to be in the prompt."""
+    """The words of ``prompt`` that name its object (what a new background keeps, what a new colour changes): the
+    world's object for the embedded model, ``user_words`` (e.g. MY_KEEP_WORDS) for Stable Diffusion, each checked
+    to be in the prompt."""
     if uses_world(choice):
         return list(parse_prompt(prompt).object_words())
     missing = [w for w in user_words if w.lower() not in prompt.lower().split()]
