@@ -47,6 +47,8 @@ def word_map(store, tokenizer, prompt: str, words, size: tuple[int, int], side: 
     """The cross-attention of ``words`` of ``prompt``, the prompt of ``branch`` of ``store`` (0: the source, 1:
     the target), normalised to [0, 1] and upsampled bilinearly to ``size``: (1, 1, H, W). ``side`` defaults to
     LocalBlend's (``map_side``)."""
+    if branch not in (0, 1):
+        raise ValueError(f"branch must be 0 (the source) or 1 (the target), got {branch!r}")
     side = map_side(store, store.latent_shape[-1]) if side is None else side
     maps = store.cross_attention(side)[branch:branch + 1]  # (1, s, s, L)
     alpha = word_rows(tokenizer, (prompt, prompt), (tuple(words), ()))[:1]  # (1, L)

@@ -95,3 +95,5 @@ def test_keep_mask_comes_from_the_source_words_maps(tiny_model, nti):
     maps = swap.cross_attention(side)[1]  # (s, s, L)
     peak = divmod(int(maps[..., position].argmax()), side)
     assert target_map[0, 0, peak[0] * scale + scale // 2, peak[1] * scale + scale // 2] > 0.8
+    with pytest.raises(ValueError, match="branch must be 0"):
+        word_map(swap, tiny_model.tokenizer, TARGET, ("circle",), (8, 8), side=side, branch=2)
