@@ -566,7 +566,7 @@ def mask_lines(measured: dict) -> list[str]:
         if "mask" in m:
             covered, precision = m["mask"]["covered"], m["mask"]["precision"]
             where = PASTE_SIDES[m["setting"].paste_back]
-            lines += ["", f"Paste-back masks of the {kind}s ({where}) against the pixels the edit must not touch "
+            lines += ["", f"Paste-back masks of the {kind} edits ({where}) against the pixels the edit must not touch "
                       f"(outside the world's region of the edit, which is grown by a pixel): they cover "
                       f"{covered.mean():.1%} of those pixels (the least in one image: {covered.min():.1%}), and "
                       f"{precision.mean():.1%} of their own pixels lie there (the rest on the region's one-pixel rim "
