@@ -615,7 +615,7 @@ def parse_args(argv=None):
     args.command = " ".join(["python benchmarks/null_text_report.py", *(sys.argv[1:] if argv is None else argv)])
     quick = args.quick
     args.n = min(args.n, 6) if quick else args.n
-    args.n_ablation, args.n_edit, args.n_tune = (4, 3, 2) if quick else (16, 12, 12)
+    args.n_ablation, args.n_edit, args.n_tune = (4, 3, 2) if quick else (16, 25, 12)
     args.steps, args.iterations = (10, (0, 1, 2, 5)) if quick else (50, (0, 1, 2, 5, 10))
     if args.out is None:
         args.out = Path(tempfile.gettempdir()) / "null_text_quick" if quick else HERE
