@@ -144,3 +144,26 @@ def test_mask_quality(report):
     q = report.mask_quality(keep, regions)
     assert torch.equal(q["covered"], torch.tensor([1.0, 1.0])) and torch.equal(q["precision"], torch.tensor([1.0, 2 / 3]))
 
+
+
+def test_reuse_measures_only_the_held_out_edits_again(report, model, run, tmp_path):
+    """--reuse: sections 1, 2 and the setting choice from an earlier run's --results file; the held-out edits anew."""
+    args, results, _ = run
+    saved = tmp_path / "results.pt"
+    torch.save({"results": results, "seconds": 60.0, "load_before": (1.0, 1.0, 1.0)}, saved)
+    again = report.parse_args(["--quick", "--out", str(tmp_path), "--reuse", str(saved), "--n-edit", "1"])
+    again.n, again.steps = args.n, args.steps
+    patch = pytest.MonkeyPatch()
+    patch.setattr(report, "NULL_TEXT", {"num_inner_steps": 2, "early_stop_eps": 1e-5})
+    reused = report.run(model, load_evaluator(), again)
+    patch.undo()
+    assert reused["rows"] is not results["rows"] and reused["rows"].keys() == results["rows"].keys()
+    assert all(len(m["success"]) == 1 for m in reused["edits"].values())  # measured again, one scene per kind
+    for kind, m in reused["edits"].items():
+        assert m["setting"] == results["tuning"][kind][0]  # the earlier run's choice
+        assert m["cases"]["edits"][0] == results["edits"][kind]["cases"]["edits"][0]  # the same first scene
+    text = report.write_report(model, again, reused, 1.0, (1.0, 1.0, 1.0)).read_text()
+    assert "those of an earlier run of this script" in text and str(saved) in text
+    bad = report.parse_args(["--quick", "--reuse", str(saved)])  # another number of reconstruction images
+    with pytest.raises(ValueError, match="reconstruction images"):
+        report.run(model, load_evaluator(), bad)
