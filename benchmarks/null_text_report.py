@@ -540,8 +540,9 @@ def edits_section(measured: dict, tuning: dict, n_tune: int) -> list[str]:
              "inversion. Success: the attribute evaluator says the edited image shows every attribute of the target "
              "prompt. PSNR outside: the edited image against the source image, over the pixels outside the region "
              "the edit may change (the world's mask of that region, grown by a pixel). Targets: success >= 80% "
-             "while PSNR outside >= 25 dB, read two ways in the targets column: on the means (success >= 80%, mean PSNR "
-             "outside >= 25 dB) / per image (>= 80% of the edits succeed with >= 25 dB each).", ""] + tuning_section(tuning, n_tune)
+             "while PSNR outside >= 25 dB, read two ways in the targets column: on the means (success >= 80%, "
+             "mean PSNR outside >= 25 dB) / per image (>= 80% of the edits succeed with >= 25 dB each).", ""]
+    lines += tuning_section(tuning, n_tune)
     lines += ["Held-out scenes, with the chosen settings:", "",
               "| kind | P2P | setting | scenes | success | mean PSNR outside (dB) | 10th pct | success with >= 25 dB | "
               "reconstruction: PSNR outside | the world's target through the VAE: PSNR outside | "
@@ -557,7 +558,8 @@ def edits_section(measured: dict, tuning: dict, n_tune: int) -> list[str]:
                      f"{m['psnr_outside'].mean():.2f} | {percentile(m['psnr_outside'], 0.1):.2f} | "
                      f"{m['both'].float().mean():.0%} | {m['recon_outside'].mean():.2f} | "
                      f"{m['ideal_outside'].mean():.2f} | "
-                     f"{m['rendered_target_ok']:.0%} / {m['source_recon_ok']:.0%} | {verdict(on_mean)} / {verdict(per_image)} | "
+                     f"{m['rendered_target_ok']:.0%} / {m['source_recon_ok']:.0%} | "
+                     f"{verdict(on_mean)} / {verdict(per_image)} | "
                      f"{m['paper_w']['success'].float().mean():.0%}, {m['paper_w']['psnr_outside'].mean():.2f} dB |")
     lines += mask_lines(measured)
     return lines + ["", "The evaluator column is a sanity check: how often it accepts the world's own drawing of the "
@@ -630,9 +632,8 @@ def parse_args(argv=None):
     args.command = " ".join(["python benchmarks/null_text_report.py", *(sys.argv[1:] if argv is None else argv)])
     quick = args.quick
     args.n = min(args.n, 6) if quick else args.n
-    n_edit = args.n_edit
-    args.n_ablation, args.n_edit, args.n_tune = (4, 3, 2) if quick else (16, 25, 12)
-    args.n_edit = args.n_edit if n_edit is None else n_edit
+    args.n_ablation, n_edit, args.n_tune = (4, 3, 2) if quick else (16, 25, 12)
+    args.n_edit = n_edit if args.n_edit is None else args.n_edit
     args.steps, args.iterations = (10, (0, 1, 2, 5)) if quick else (50, (0, 1, 2, 5, 10))
     if args.out is None:
         args.out = Path(tempfile.gettempdir()) / "null_text_quick" if quick else HERE
@@ -650,19 +651,29 @@ def run(model, evaluator, args) -> dict:
     ceiling = rows["VAE round trip (the ceiling)"]["psnr"][:args.n_ablation].mean().item()
     tuning = {kind: choose_setting(model, evaluator, kind, args.n_tune, args.steps)
               for kind in tqdm(EDIT_KINDS, desc="P2P settings, training seeds")}
-    measured = {kind: measure_edits(model, evaluator, kind, args.n_edit, args.steps, tuning[kind][0])
-                for kind in tqdm(EDIT_KINDS, desc="edits, held-out")}
+    measured = held_out_edits(model, evaluator, tuning, args)
     return {"images": images, "rows": rows, "ablation": abl, "ceiling": ceiling, "tuning": tuning, "edits": measured}
+
+
+def held_out_edits(model, evaluator, tuning: dict, args) -> dict:
+    """Each kind's chosen setting (``tuning[kind][0]``) measured on args.n_edit held-out scenes."""
+    return {kind: measure_edits(model, evaluator, kind, args.n_edit, args.steps, tuning[kind][0])
+            for kind in tqdm(tuning, desc="edits, held-out")}
+
+
+def load_results(path: Path) -> dict:
+    """A --results file: {"results", "seconds", "load_before"} of an earlier run (our own pickle)."""
+    return torch.load(path, weights_only=False)
 
 
 def reuse(model, evaluator, args) -> dict:
     """The results of an earlier run (its --results file), with the held-out edits measured again."""
-    saved = torch.load(args.reuse, weights_only=False)  # our own file
+    saved = load_results(args.reuse)
     results = dict(saved["results"])
     if len(results["images"]) != args.n:
-        raise ValueError(f"{args.reuse} has {len(results['images'])} reconstruction images; this run asks --n {args.n}")
-    results["edits"] = {kind: measure_edits(model, evaluator, kind, args.n_edit, args.steps, tuning[0])
-                        for kind, tuning in tqdm(results["tuning"].items(), desc="edits, held-out")}
+        raise ValueError(f"{args.reuse} has {len(results['images'])} reconstruction images; this run asks "
+                         f"--n {args.n}")
+    results["edits"] = held_out_edits(model, evaluator, results["tuning"], args)
     results["reused"] = {"file": str(args.reuse), "seconds": saved["seconds"]}
     return results
 
@@ -689,7 +700,7 @@ def main(argv=None):
     load_before, start = os.getloadavg(), time.perf_counter()
     model, evaluator = load_model("embedded"), load_evaluator()
     if args.results is not None and args.results.is_file():
-        saved = torch.load(args.results, weights_only=False)  # our own file, written below
+        saved = load_results(args.results)  # written below by an earlier run
         results, seconds, load_before = saved["results"], saved["seconds"], saved["load_before"]
     else:
         results = run(model, evaluator, args)

@@ -41,7 +41,8 @@ def run(report, model, tmp_path_factory):
     patch.setattr(report, "NULL_TEXT", {"num_inner_steps": 2, "early_stop_eps": 1e-5})
     patch.setattr(report, "SETTINGS", report.SETTINGS[:2])  # no local blend; local blend 0.3
     paste_settings = report.paste_settings
-    patch.setattr(report, "paste_settings", lambda side, blend=None: paste_settings(side, blend)[5:6])  # "" null, target w 4
+    patch.setattr(report, "paste_settings",
+                  lambda side, blend=None: paste_settings(side, blend)[5:6])  # "" null, target w 4
     args = report.parse_args(["--quick", "--out", str(tmp_path_factory.mktemp("report"))])
     args.n, args.n_ablation, args.n_edit, args.n_tune, args.steps, args.iterations = 2, 2, 2, 1, STEPS, (0, 1)
     results = report.run(model, load_evaluator(), args)
@@ -143,7 +144,6 @@ def test_mask_quality(report):
     keep[1, :, 2:6, 2:8] = 1  # all of it and 8 pixels more
     q = report.mask_quality(keep, regions)
     assert torch.equal(q["covered"], torch.tensor([1.0, 1.0])) and torch.equal(q["precision"], torch.tensor([1.0, 2 / 3]))
-
 
 
 def test_reuse_measures_only_the_held_out_edits_again(report, model, run, tmp_path):

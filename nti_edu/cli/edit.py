@@ -103,8 +103,6 @@ def controller(model, args, mode: str, source: str, target: str, num_steps: int)
     """The Prompt-to-Prompt controller for ``mode`` (None for plain)."""
     from ..p2p import Refine, Reweight, WordSwap
 
-    if args.paste_back:
-        paste_back_branch(args, source, target)  # checks the words before any work
     if args.paste_back_outside and not args.paste_back:
         raise CliError("--paste-back-outside keeps everything but the --paste-back words' region: give those words "
                        "with --paste-back, e.g. --paste-back circle --paste-back-outside")
@@ -168,7 +166,7 @@ def paste_back_branch(args, source: str, target: str) -> int:
     return 1
 
 
-def paste_back_words(model, args, control, source: str, target: str, edited, out):
+def paste_back_words(model, args, control, source: str, target: str, branch: int, edited, out):
     """The edit with the input's pixels over the --paste-back words' region (or, with --paste-back-outside, over
     the rest); writes the edit before it and the mask."""
     from ..images import load_image
@@ -178,7 +176,6 @@ def paste_back_words(model, args, control, source: str, target: str, edited, out
     if not path.is_file():
         raise CliError(f"--paste-back needs the input image that `nti-edu invert` saves, {path}, which is missing")
     image = load_image(path, edited.shape[-1])  # (1, 3, S, S)
-    branch = paste_back_branch(args, source, target)
     keep = keep_mask(control, model.tokenizer, edited if branch else image, target if branch else source,
                      args.paste_back, outside=args.paste_back_outside, branch=branch)  # (1, 1, S, S)
     save_png(edited, out.path("edited_before_paste_back.png"))
@@ -191,6 +188,7 @@ def run(args) -> dict:
 
     source, target = read_prompts(args)  # 1. cheap checks: the inversion's files, the prompts, the mode
     mode = resolve_mode(args.mode, source, target)
+    branch = paste_back_branch(args, source, target) if args.paste_back else 0  # whose maps give the region
     with StagedOutputs(args.out) as out:
         model = load(args)  # 2. the model, the saved inversion's compatibility, the controller
         result = load_checked(args.inversion, model)
@@ -201,7 +199,7 @@ def run(args) -> dict:
                                target_null=args.target_null, image=args.index,
                                progress=progress_bars(args))  # 3. the work: 2 x (1, 3, S, S)
         if args.paste_back:
-            edited = paste_back_words(model, args, control, source, target, edited, out)  # (1, 3, S, S)
+            edited = paste_back_words(model, args, control, source, target, branch, edited, out)  # (1, 3, S, S)
         w = args.guidance if args.guidance is not None else result.w
         info = {"source_prompt": source, "target_prompt": target, "mode": mode, "method": result.method,
                 "num_steps": result.num_steps, "w": w, "target_w": args.target_w if args.target_w is not None else w,
