@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -89,18 +90,23 @@ def official_step(model, i, t, t_prev, x_t, emb_null, emb_cond, pivot_prev, num_
 
 
 # -- models ---------------------------------------------------------------------------------------
-def sd15_shaped_model(device: str, folder: Path):
-    """Stable Diffusion 1.5's UNet with random weights, plus tiny VAE and text encoder (width 768)."""
+def sd15_shaped_model(device: str, folder: Path, unet: str = "full"):
+    """Stable Diffusion 1.5's UNet with random weights, plus a tiny VAE and text encoder (width 768);
+    ``unet="tiny"``: a test-sized UNet instead, for a CPU smoke run of the same code."""
     from diffusers import UNet2DConditionModel
 
     from nti_edu.models import load_model
     from nti_edu.models.random_init import SD15_UNET_CONFIG, TINY_UNET_CONFIG, save_random_sd
 
-    model = load_model(str(save_random_sd(folder, unet_config=TINY_UNET_CONFIG | {"cross_attention_dim": 768})))
+    config = SD15_UNET_CONFIG if unet == "full" else TINY_UNET_CONFIG
+    width = {"cross_attention_dim": config["cross_attention_dim"]}
+    model = load_model(str(save_random_sd(folder, unet_config=TINY_UNET_CONFIG | width)))
     torch.manual_seed(0)
     with torch.device(device):
-        model.unet = UNet2DConditionModel(**SD15_UNET_CONFIG).requires_grad_(False).eval()
-    return model.to(device), "Stable Diffusion 1.5's UNet, random weights (859.5M parameters)"
+        model.unet = UNet2DConditionModel(**config).requires_grad_(False).eval()
+    millions = sum(p.numel() for p in model.unet.parameters()) / 1e6
+    name = "Stable Diffusion 1.5's UNet" if unet == "full" else "a test-sized UNet (smoke run of this section)"
+    return model.to(device), f"{name}, random weights ({millions:.1f}M parameters)"
 
 
 def embedded_model(device: str):
@@ -142,27 +148,112 @@ def timed(fn, device: str):
     return out, wall, cpu, torch.cuda.max_memory_allocated() / GIB if device == "cuda" else None
 
 
-class Runs:
-    """Timings per configuration (every repeat) and each configuration's first result."""
+class Budget:
+    """A soft wall-clock budget (``--budget``): a run starts only if its estimate fits in what is left, so
+    that a device call of fixed length ends with its most important rows measured (and written). The shell's
+    ``timeout`` stays the hard limit. ``seconds=None``: no limit."""
 
-    def __init__(self, device: str):
-        self.device, self.times, self.results, self.notes = device, {}, {}, {}
+    def __init__(self, seconds: float | None = None, clock=time.perf_counter):
+        self.clock = clock
+        self.end = None if seconds is None else clock() + seconds
+
+    def left(self) -> float:
+        return float("inf") if self.end is None else self.end - self.clock()
+
+    def allows(self, estimate: float) -> bool:
+        return self.left() >= estimate
+
+
+class Runs:
+    """Timings per configuration (every repeat) and each configuration's first result, in the order the
+    configurations were first tried."""
+
+    def __init__(self, device: str, budget: Budget | None = None):
+        self.device, self.budget = device, budget or Budget()
+        self.times, self.results, self.notes = {}, {}, {}
+
+    def estimate(self, name: str) -> float:
+        """Seconds a run of ``name`` may take: its own last time, else the slowest run so far (0 at first)."""
+        if self.times.get(name):
+            return self.times[name][-1][0]
+        return max((row[0] for rows in self.times.values() for row in rows), default=0.0)
 
     def run(self, name: str, fn, note: str = "") -> None:
+        if not self.budget.allows(self.estimate(name)):
+            if name not in self.times:
+                self.notes[name] = f"not run: time budget ({max(0.0, self.budget.left()):.0f} s left)"
+            print(f"{name}: skipped, {self.budget.left():.0f} s of the budget left", flush=True)
+            return
         try:
             out, wall, cpu, peak = timed(fn, self.device)
         except Exception as err:  # a variant that fails on this device is reported, not fatal
             self.notes[name] = f"failed: {type(err).__name__}: {str(err).splitlines()[0][:160]}"
             print(f"{name}: {self.notes[name]}", flush=True)
             return
+        if name not in self.times:
+            self.notes[name] = note
         self.times.setdefault(name, []).append((wall, cpu, peak))
         self.results.setdefault(name, out)
-        self.notes.setdefault(name, note)
         print(f"{name}: {wall:.2f} s wall, {cpu:.2f} s CPU" + (f", {peak:.2f} GiB" if peak else ""), flush=True)
 
     def median(self, name: str, column: int = 0):
         values = [row[column] for row in self.times.get(name, []) if row[column] is not None]
         return statistics.median(values) if values else None
+
+
+class Phase(NamedTuple):
+    """Rows that run with the UNet's weights in one dtype."""
+
+    dtype: torch.dtype
+    rows: list  # (name, closure, note)
+
+
+class Bench:
+    """One model's rows, run phase by phase in the order given (the reference and the target first), each
+    phase with the UNet's weights in its dtype. Every result is judged (``judge(nulls) -> dB``) with the
+    float32 weights, and ``show()`` rewrites the report after each row: a call cut short by its time limit
+    keeps what it measured."""
+
+    def __init__(self, model, runs: Runs, judge, show):
+        self.model, self.runs, self.judge, self.show = model, runs, judge, show
+        self.quality, self.fp32_weights = {}, None
+
+    def set_dtype(self, dtype: torch.dtype) -> None:
+        """The UNet's weights in ``dtype``: lowered in place (a float32 copy kept on the host), or restored
+        exactly from that copy. Only one copy sits on the device, so the memory column stays honest."""
+        unet = self.model.unet
+        if unet.dtype == dtype:
+            return
+        if dtype == torch.float32:
+            unet.to(torch.float32).load_state_dict(self.fp32_weights)
+            return
+        if self.fp32_weights is None:
+            self.fp32_weights = {k: v.to("cpu", copy=True) for k, v in unet.state_dict().items()}
+        unet.to(dtype)
+
+    def judge_pending(self) -> None:
+        """PSNR (or latent SNR) of every result not judged yet, while the weights are float32."""
+        if self.model.unet.dtype != torch.float32:
+            return
+        for name, (nulls, _) in self.runs.results.items():
+            if name not in self.quality:
+                self.quality[name] = f"{self.judge(nulls):.2f}"
+
+    def run(self, phases: list[Phase], repeats: int, after_first=None) -> None:
+        """Every phase ``repeats`` times (later repeats: only the rows that were quick, see run_rows);
+        ``after_first()`` runs once after the first pass (e.g. the batched table)."""
+        for r in range(repeats):
+            for phase in phases:
+                self.set_dtype(phase.dtype)
+                run_rows(self.runs, phase.rows, first=r == 0, after_each=self.update)
+            if r == 0 and after_first is not None:
+                after_first()
+        self.set_dtype(torch.float32)
+        self.update()
+
+    def update(self) -> None:
+        self.judge_pending()
+        self.show()
 
 
 def fast_run(model, latents, emb_cond, args, early_stop_eps=None, keep_runner=False, **options):
@@ -200,59 +291,85 @@ def end_to_end(model, x_0, emb_cond, args, **options):
     return run
 
 
-# -- the sections ------------------------------------------------------------------------------
-def loop_rows(model, latents, emb_cond, args, device: str, keep_runner: bool = False) -> list:
-    """(name, closure, note) of every configuration for one image, float32 weights."""
+# -- the rows ---------------------------------------------------------------------------------------
+REFERENCE, READABLE = "official loop (reference)", "readable loop (null_text.py)"
+TARGET = "fast, bf16 weights, CUDA graphs"  # the default on CUDA: issue 7's 10 s / 4 GiB row
+
+
+def reference_rows(model, latents, emb_cond, args) -> list:
+    """(name, closure, note) of the official loop as it runs and of nti_edu's readable loop."""
     kw = dict(num_inner_steps=args.inner, early_stop_eps=None, progress=False)
-    fast = functools.partial(fast_run, keep_runner=keep_runner)
-    rows = [("official loop (reference)", lambda: official_loop(model, latents, emb_cond, early_stop_eps=None,
-                                                                num_inner_steps=args.inner),
+    return [(REFERENCE, lambda: official_loop(model, latents, emb_cond, early_stop_eps=None, num_inner_steps=args.inner),
              "fp32, trainable UNet weights, loss.item() every iteration"),
-            ("readable loop (null_text.py)", lambda: optimize_nulls(model, latents, emb_cond, **kw),
-             "fp32, frozen weights, one sync per iteration")]
-    if device == "cpu":
-        rows += [("fast, fp32, eager", fast(model, latents, emb_cond, args, cache=False), "no host sync"),
-                 ("fast, fp32, eager + cache", fast(model, latents, emb_cond, args), "prompt-free part once per step"),
-                 ("fast, fp32, cache + channels-last", restoring_layout(model, fast(
-                     model, latents, emb_cond, args, channels_last=True)), ""),
-                 ("fast, fp32, cache + trace", fast(model, latents, emb_cond, args, trace=True),
-                  "torch.jit.trace (opt-in)"),
-                 ("fast, fp32, cache + channels-last + trace", restoring_layout(model, fast(
-                     model, latents, emb_cond, args, channels_last=True, trace=True)), ""),
-                 ("fast, bf16 autocast, cache", fast(model, latents, emb_cond, args, precision="bf16"), ""),
-                 ("fast, fp32, cache, end to end", end_to_end(model, latents[0], emb_cond, args),
-                  "pivots included (50 more UNet calls)")]
-    else:
-        rows += [("fast, fp32, eager", fast(model, latents, emb_cond, args, cuda_graph=False), "no host sync"),
-                 ("fast, fp32, CUDA graphs", fast(model, latents, emb_cond, args), ""),
-                 ("fast, fp32 weights + bf16 autocast, graphs", fast(model, latents, emb_cond, args,
-                                                                         precision="bf16"), "")]
-    return rows
+            (READABLE, lambda: optimize_nulls(model, latents, emb_cond, **kw), "fp32, frozen weights, one sync per iteration")]
+
+
+def cpu_rows(model, latents, emb_cond, args, keep_runner: bool = False) -> list:
+    """The fast path's CPU configurations (float32 weights)."""
+    fast = functools.partial(fast_run, model, latents, emb_cond, args, keep_runner=keep_runner)
+    return [("fast, fp32, eager", fast(cache=False), "no host sync"),
+            ("fast, fp32, eager + cache", fast(), "prompt-free part once per step"),
+            ("fast, fp32, cache + channels-last", restoring_layout(model, fast(channels_last=True)), ""),
+            ("fast, fp32, cache + trace", fast(trace=True), "torch.jit.trace (opt-in)"),
+            ("fast, fp32, cache + channels-last + trace", restoring_layout(model, fast(channels_last=True, trace=True)),
+             ""),
+            ("fast, bf16 autocast, cache", fast(precision="bf16"), ""),
+            ("fast, fp32, cache, end to end", end_to_end(model, latents[0], emb_cond, args),
+             "pivots included (50 more UNet calls)")]
+
+
+def cuda_fp32_rows(model, latents, emb_cond, args, keep_runner: bool = False) -> list:
+    """The fast path's CUDA configurations with float32 weights."""
+    fast = functools.partial(fast_run, model, latents, emb_cond, args, keep_runner=keep_runner)
+    return [("fast, fp32, eager", fast(cuda_graph=False), "no host sync"),
+            ("fast, fp32, CUDA graphs", fast(cuda_graph=True), ""),
+            ("fast, fp32 weights + bf16 autocast, graphs", fast(cuda_graph=True, precision="bf16"), "")]
+
+
+def loop_rows(model, latents, emb_cond, args, device: str, keep_runner: bool = False) -> list:
+    """Every float32-weight configuration for one image on ``device``."""
+    fast_rows = cpu_rows if device == "cpu" else cuda_fp32_rows
+    return reference_rows(model, latents, emb_cond, args) + fast_rows(model, latents, emb_cond, args, keep_runner)
 
 
 def bf16_rows(model, latents, emb_cond, args) -> list:
-    """CUDA configurations with the UNet's weights in bf16 (frozen weights need no float32 copy)."""
-    rows = [("fast, bf16 weights, eager", fast_run(model, latents, emb_cond, args, cuda_graph=False), ""),
-            ("fast, bf16 weights, CUDA graphs", fast_run(model, latents, emb_cond, args), "the default on CUDA"),
-            ("fast, bf16, graphs + channels-last", restoring_layout(model, fast_run(
-                model, latents, emb_cond, args, channels_last=True)), ""),
-            ("fast, bf16, graphs, end to end", end_to_end(model, latents[0], emb_cond, args),
+    """CUDA configurations with the UNet's weights in bf16 (frozen weights need no float32 copy), the
+    target row first."""
+    fast = functools.partial(fast_run, model, latents, emb_cond, args)
+    rows = [(TARGET, fast(cuda_graph=True), "the default on CUDA"),
+            ("fast, bf16 weights, eager", fast(cuda_graph=False), ""),
+            ("fast, bf16, graphs + channels-last", restoring_layout(model, fast(cuda_graph=True, channels_last=True)),
+             ""),
+            ("fast, bf16, graphs, end to end", end_to_end(model, latents[0], emb_cond, args, cuda_graph=True),
              "pivots included (50 more UNet calls)")]
     if args.compile:
-        rows.append(("fast, bf16, graphs + torch.compile", fast_run(model, latents, emb_cond, args, compile=True),
+        rows.append(("fast, bf16, graphs + torch.compile", fast(cuda_graph=True, compile=True),
                      "compile time included"))
     return rows
 
 
-def run_rows(runs: Runs, rows: list, repeats: int, slow: float = 20.0):
-    """Run every row ``repeats`` times, interleaved; on CUDA a row that took over ``slow`` seconds runs once
-    (the eager rows wait on Python; repeating them would not fit one 10-minute call)."""
-    for r in range(repeats):
-        for name, fn, note in rows:
-            if r == 0 or runs.device != "cuda" or (runs.median(name) or 0.0) < slow:
-                runs.run(name, fn, note)
+def sd15_phases(model, latents, emb_cond, args) -> list[Phase]:
+    """The reference and the target first, so that a call cut short still holds the ratio issue 7 asks
+    for; then the readable loop and the other configurations."""
+    reference, readable = reference_rows(model, latents, emb_cond, args)
+    bf16 = bf16_rows(model, latents, emb_cond, args)
+    return [Phase(torch.float32, [reference]), Phase(torch.bfloat16, bf16[:1]),
+            Phase(torch.float32, [readable] + cuda_fp32_rows(model, latents, emb_cond, args)),
+            Phase(torch.bfloat16, bf16[1:])]
 
 
+def run_rows(runs: Runs, rows: list, first: bool = True, slow: float = 20.0, after_each=None) -> None:
+    """Run each row once; in a later repeat (``first`` False) only the rows measured before, and on CUDA
+    only those that took under ``slow`` seconds (the eager rows wait on Python; repeating them would not
+    fit one 10-minute call). ``after_each()`` follows every row run."""
+    for name, fn, note in rows:
+        if first or (name in runs.times and (runs.device != "cuda" or runs.median(name) < slow)):
+            runs.run(name, fn, note)
+            if after_each is not None:
+                after_each()
+
+
+# -- results ------------------------------------------------------------------------------------------
 def world_images(n: int, device: str):
     """n held-out world images (B, 3, 64, 64) on the device and their prompts."""
     from nti_edu.world import heldout_seeds, make_batch
@@ -281,6 +398,26 @@ def reconstruction_db(model, latents, emb_cond, nulls, images=None) -> float:
 
 
 # -- the report -----------------------------------------------------------------------------------
+class Report:
+    """The markdown report, rewritten whole (atomically) whenever a section changes."""
+
+    def __init__(self, args, load_before):
+        self.args, self.load_before, self.sections = args, load_before, {}
+
+    def set(self, key: str, lines: list[str]) -> None:
+        self.sections[key] = lines
+        self.write()
+
+    def write(self) -> str:
+        lines = header(self.args, self.args.device, self.load_before)
+        text = "\n".join(lines + [line for section in self.sections.values() for line in section]) + "\n"
+        out = Path(self.args.out)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, out)
+        return text
+
+
 def header(args, device: str, load_before) -> list[str]:
     import diffusers
     import transformers
@@ -291,6 +428,8 @@ def header(args, device: str, load_before) -> list[str]:
         where = (f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                  f"{torch.get_num_threads()} threads")
     load_after = os.getloadavg()
+    budget = (f" A soft time budget of {args.budget:.0f} s: a row that would not fit what was left is marked "
+              "'not run'." if args.budget else "")
     return ["# Null-text inversion speed: the official loop against nti_edu's fast path", "",
             f"Generated by `python benchmarks/nti_speed.py {' '.join(sys.argv[1:])}` on "
             f"{time.strftime('%Y-%m-%d %H:%M')}.",
@@ -299,8 +438,9 @@ def header(args, device: str, load_before) -> list[str]:
             f"Load average (1, 5, 15 min) before: {fmt_load(load_before)}; after: {fmt_load(load_after)}.",
             f"{args.steps} DDIM steps x {args.inner} inner iterations, guidance 7.5, no early stop unless a row "
             "says so; "
-            f"median of {args.repeats} interleaved repeats (on CUDA, rows slower than 20 s run once). "
-            "Techniques and reading guide: benchmarks/README.md.", ""]
+            f"median of {args.repeats} interleaved repeats (on CUDA, rows slower than 20 s run once). Rows are "
+            "listed in the order they first ran (on CUDA the reference and the target first)." + budget +
+            " Techniques and reading guide: benchmarks/README.md.", ""]
 
 
 def fmt_load(load) -> str:
@@ -308,13 +448,14 @@ def fmt_load(load) -> str:
 
 
 def speed_table(runs: Runs, title: str, reference: str, iterations: int, plain: str, quality: dict) -> list[str]:
-    """One markdown table: time, time per inner iteration, peak memory, ratio, and agreement with ``plain``.
-    On the CPU the ratio is of CPU time (one thread: what a quiet machine's wall clock would show); on
-    CUDA it is of wall time."""
+    """One markdown table: time, time per inner iteration, peak memory, ratio, and agreement with ``plain``
+    (the reference when ``plain`` did not run). On the CPU the ratio is of CPU time (one thread: what a
+    quiet machine's wall clock would show); on CUDA it is of wall time."""
     column = 1 if runs.device == "cpu" else 0
     ref = runs.median(reference, column) or float("nan")
+    plain = plain if plain in runs.results else reference
     lines = [f"## {title}", "", f"| configuration | seconds | CPU s | s / inner iteration | peak GiB | speed-up vs "
-             f"reference ({'CPU' if column else 'wall'} time) | loss curves vs plain fp32 (max rel. diff) | "
+             f"reference ({'CPU' if column else 'wall'} time) | loss curves vs {plain.split(' (')[0]} (max rel. diff) | "
              "reconstruction (dB) | note |", "|---|---|---|---|---|---|---|---|---|"]
     for name in runs.notes:
         wall, cpu, peak = runs.median(name), runs.median(name, 1), runs.median(name, 2)
@@ -328,7 +469,7 @@ def speed_table(runs: Runs, title: str, reference: str, iterations: int, plain: 
     return lines + [""]
 
 
-def batch_table(rows: list, device: str, args) -> list[str]:
+def batch_table(rows: list, args) -> list[str]:
     lines = ["## Batched inversion: several images at once (fast path, default options)", "",
              f"Measured over {args.batch_steps} steps x {args.inner} inner iterations and scaled to "
              f"{args.steps} x {args.inner}.", "", "| images at once | seconds (measured) | s / inner iteration | "
@@ -340,11 +481,18 @@ def batch_table(rows: list, device: str, args) -> list[str]:
     return lines + [""]
 
 
-# -- the runs ----------------------------------------------------------------------------------------
-def measure_batches(model, args, device: str, inputs: dict, **options) -> list:
-    """(batch, seconds, peak GiB) for each batch size, fast path with the device's default options."""
-    rows = []
+# -- the sections ------------------------------------------------------------------------------------
+def measure_batches(model, args, device: str, inputs: dict, budget: Budget, first_estimate: float = 0.0,
+                    **options) -> list:
+    """(batch, seconds, peak GiB) for each batch size, fast path with the device's default options; a batch
+    starts only if its estimate (the last batch's time, scaled by size) fits the budget."""
+    rows, estimate = [], first_estimate
     for batch, (latents, emb_cond) in inputs.items():
+        if rows:
+            estimate = rows[-1][1] * batch / rows[-1][0]
+        if not budget.allows(estimate):
+            print(f"batch {batch}: skipped, {budget.left():.0f} s of the budget left", flush=True)
+            break
         fn = fast_run(model, latents, emb_cond, args, **options)
         try:
             _, wall, _, peak = timed(fn, device)
@@ -356,22 +504,31 @@ def measure_batches(model, args, device: str, inputs: dict, **options) -> list:
     return rows
 
 
-def embedded_section(args, device: str) -> list[str]:
+def embedded_section(args, device: str, report: Report, budget: Budget) -> None:
     """The embedded model: every configuration on one image, then batches; quality on real images."""
     model, what = embedded_model(device)
     images, prompts = world_images(max(args.batches), device)
     latents, emb_cond, _ = pivots(model, images[:1], prompts[:1], num_steps=args.steps)
-    runs = Runs(device)
-    run_rows(runs, loop_rows(model, latents, emb_cond, args, device), args.repeats)
-    quality = {name: f"{reconstruction_db(model, latents, emb_cond, out[0], images[:1]):.2f}"
-               for name, out in runs.results.items()}
-    lines = speed_table(runs, f"One image, {what}, {device}", "official loop (reference)", args.steps * args.inner,
-                        "readable loop (null_text.py)", quality)
-    lines += early_stop_rows(model, latents, emb_cond, args, device)
-    if device == "cpu" and args.rounds:
-        lines += ablation_section(model, images, prompts, args, device)
+    runs, extras = Runs(device, budget), {}
+
+    def show():
+        report.set("embedded", speed_table(runs, f"One image, {what}, {device}", REFERENCE, args.steps * args.inner,
+                                           READABLE, bench.quality) + sum(extras.values(), []))
+
+    bench = Bench(model, runs, lambda nulls: reconstruction_db(model, latents, emb_cond, nulls, images[:1]), show)
+    bench.run([Phase(torch.float32, loop_rows(model, latents, emb_cond, args, device))], args.repeats)
+    if budget.allows(2 * runs.estimate(READABLE)):
+        extras["early stop"] = early_stop_rows(model, latents, emb_cond, args, device)
+        show()
+    one_round = sum(runs.median(name) for name in runs.times) * 2 / args.steps  # every row, 2 steps
+    if device == "cpu" and args.rounds and budget.allows((args.rounds + 1) * one_round):
+        extras["ablation"] = ablation_section(model, images, prompts, args, device)
+        show()
     inputs = {b: pivots(model, images[:b], prompts[:b], num_steps=args.batch_steps)[:2] for b in args.batches}
-    return lines + batch_table(measure_batches(model, args, device, inputs, **defaults(device)), device, args)
+    first = runs.estimate(READABLE) * args.batch_steps / args.steps
+    extras["batches"] = batch_table(measure_batches(model, args, device, inputs, budget, first, **defaults(device)),
+                                    args)
+    show()
 
 
 def ablation_section(model, images, prompts, args, device: str) -> list[str]:
@@ -381,8 +538,9 @@ def ablation_section(model, images, prompts, args, device: str) -> list[str]:
     latents, emb_cond, _ = pivots(model, images[:1], prompts[:1], num_steps=2)
     rows = [r for r in loop_rows(model, latents, emb_cond, args, device, keep_runner=True) if "end to end" not in r[0]]
     runs = Runs(device)
-    run_rows(runs, rows, args.rounds + 1)  # the first round records and warms up; it is dropped below
-    n, ref, plain = 2 * args.inner, "official loop (reference)", "readable loop (null_text.py)"
+    for r in range(args.rounds + 1):  # the first round records and warms up; it is dropped below
+        run_rows(runs, rows, first=r == 0)
+    n = 2 * args.inner
     lines = [f"## Per inner iteration, short interleaved runs ({args.rounds} rounds of 2 steps x {args.inner})", "",
              "Medians over the rounds; the first round (recording, warm-up) is left out. Includes each step's "
              "conditional prediction and guided step, spread over its iterations.", "",
@@ -391,8 +549,8 @@ def ablation_section(model, images, prompts, args, device: str) -> list[str]:
     for name in runs.times:
         runs.times[name] = runs.times[name][1:] or runs.times[name]
         cpu, wall = runs.median(name, 1), runs.median(name)
-        lines.append(f"| {name} | {1000 * cpu / n:.1f} | {1000 * wall / n:.1f} | {runs.median(ref, 1) / cpu:.2f}x | "
-                     f"{runs.median(plain, 1) / cpu:.2f}x |")
+        lines.append(f"| {name} | {1000 * cpu / n:.1f} | {1000 * wall / n:.1f} | {runs.median(REFERENCE, 1) / cpu:.2f}x | "
+                     f"{runs.median(READABLE, 1) / cpu:.2f}x |")
     return lines + [""]
 
 
@@ -414,75 +572,85 @@ def early_stop_rows(model, latents, emb_cond, args, device: str) -> list[str]:
             "late).", ""]
 
 
-def sd15_section(args, device: str, folder: Path) -> list[str]:
-    """SD 1.5's UNet (random weights), one 64x64x4 latent: fp32 rows, then bf16 weights, then batches."""
-    model, what = sd15_shaped_model(device, folder)
-    gen = torch.Generator().manual_seed(0)
-    x_0 = torch.randn(1, 4, 64, 64, generator=gen).to(device)  # a 512x512-equivalent latent
-    emb_cond = model.encode_prompt(["a photograph of a cat on a sofa"])
+def sd15_section(args, device: str, folder: Path, report: Report, budget: Budget) -> None:
+    """SD 1.5's UNet (random weights), one 64x64x4 latent: the reference and the target row first, then
+    the other rows, then batches (bf16 weights); each result judged with the float32 weights."""
+    model, what = sd15_shaped_model(device, folder, args.sd15_unet)
+    side, gen = model.unet.config.sample_size, torch.Generator().manual_seed(0)
+    x_0 = torch.randn(1, 4, side, side, generator=gen).to(device)  # SD 1.5: a 512x512-equivalent latent
+    emb_cond = model.encode_prompt([SD15_PROMPT])
     latents = ddim_invert(model, x_0, emb_cond, num_steps=args.steps, w=1.0)
-    inputs = {b: sd15_inputs(model, b, args.batch_steps, gen, device) for b in args.batches}  # float32 pivots
-    runs = Runs(device)
-    run_rows(runs, loop_rows(model, latents, emb_cond, args, device), args.repeats)
-    fp32_weights = {k: v.to("cpu", copy=True) for k, v in model.unet.state_dict().items()}
-    model.unet.to(torch.bfloat16)  # frees the float32 weights: the memory column is honest
-    run_rows(runs, bf16_rows(model, latents, emb_cond, args), args.repeats)
-    batches = batch_table(measure_batches(model, args, device, inputs), device, args)
-    model.unet.to(torch.float32).load_state_dict(fp32_weights)  # judge every result with the same float32 model
-    quality = {name: f"{reconstruction_db(model, latents, emb_cond, out[0]):.2f}" for name, out in runs.results.items()}
-    return speed_table(runs, f"One 64x64x4 latent, {what}, {device}", "official loop (reference)",
-                       args.steps * args.inner, "readable loop (null_text.py)", quality) + batches
+    inputs = {b: sd15_inputs(model, b, side, args.batch_steps, gen, device) for b in args.batches}  # float32 pivots
+    runs, batches = Runs(device, budget), []
+
+    def show():
+        report.set("sd15", speed_table(runs, f"One {side}x{side}x4 latent, {what}, {device}", REFERENCE,
+                                       args.steps * args.inner, READABLE, bench.quality)
+                   + (batch_table(batches, args) if batches else []))
+
+    def measure():
+        bench.set_dtype(torch.bfloat16)
+        batches.extend(measure_batches(model, args, device, inputs, budget, runs.estimate(TARGET)))
+        show()
+
+    bench = Bench(model, runs, lambda nulls: reconstruction_db(model, latents, emb_cond, nulls), show)
+    bench.run(sd15_phases(model, latents, emb_cond, args), args.repeats, after_first=measure)
 
 
-def sd15_inputs(model, batch: int, num_steps: int, gen, device: str):
-    """Pivots of ``batch`` random 64x64x4 latents and their prompt embeddings."""
-    x_0 = torch.randn(batch, 4, 64, 64, generator=gen).to(device)  # (B, 4, 64, 64)
-    emb_cond = model.encode_prompt(["a photograph of a cat on a sofa"] * batch)  # (B, 77, 768)
+SD15_PROMPT = "a photograph of a cat on a sofa"
+
+
+def sd15_inputs(model, batch: int, side: int, num_steps: int, gen, device: str):
+    """Pivots of ``batch`` random side x side x 4 latents and their prompt embeddings."""
+    x_0 = torch.randn(batch, 4, side, side, generator=gen).to(device)  # (B, 4, side, side)
+    emb_cond = model.encode_prompt([SD15_PROMPT] * batch)  # (B, 77, 768)
     return ddim_invert(model, x_0, emb_cond, num_steps=num_steps, w=1.0), emb_cond
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
-    p.add_argument("--out", required=True, help="markdown file for the tables")
+    p.add_argument("--out", required=True, help="markdown file for the tables (rewritten after every row)")
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--inner", type=int, default=10)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--batches", default="1,4,16", help="batch sizes for the batched table")
     p.add_argument("--batch-steps", type=int, default=None, help="steps for the batched runs (default: 50 on CUDA, "
                    "10 on the CPU)")
+    p.add_argument("--budget", type=float, default=None, help="soft wall-clock budget in seconds: a row or batch "
+                   "starts only if its estimate fits what is left (the shell's timeout stays the hard limit)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
     p.add_argument("--rounds", type=int, default=8, help="CPU: rounds of the short interleaved runs (0: none)")
     p.add_argument("--compile", action="store_true", help="also try torch.compile (CUDA; compile time counts)")
     p.add_argument("--skip-sd15", action="store_true", help="CUDA: leave out SD 1.5's UNet")
-    p.add_argument("--skip-embedded", action="store_true", help="CUDA: leave out the embedded model")
+    p.add_argument("--skip-embedded", action="store_true", help="leave out the embedded model")
+    p.add_argument("--sd15-unet", default="full", choices=["full", "tiny"], help="tiny: a test-sized UNet in the "
+                   "SD 1.5 section, which then also runs on the CPU (a smoke run of the GPU section's code)")
     p.add_argument("--quick", action="store_true", help="5 steps x 2 iterations, batches 1,2: a smoke run")
     args = p.parse_args(argv)
     if args.quick:
         args.steps, args.inner, args.repeats, args.batches, args.batch_steps, args.rounds = 5, 2, 1, "1,2", 5, 2
     args.batches = [int(b) for b in args.batches.split(",")]
     args.batch_steps = args.batch_steps or (args.steps if args.device == "cuda" else min(10, args.steps))
+    if args.budget is not None and args.budget <= 0:
+        p.error(f"--budget must be a positive number of seconds, got {args.budget}")
     return args
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> str:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    load_before, lines = os.getloadavg(), []
-    if args.device == "cuda" and not args.skip_sd15:
+    budget, report = Budget(args.budget), Report(args, os.getloadavg())
+    if not args.skip_sd15 and (args.device == "cuda" or args.sd15_unet == "tiny"):
         with tempfile.TemporaryDirectory() as folder:
-            lines += sd15_section(args, "cuda", Path(folder))
-        write(args, load_before, lines)  # a later section that runs out of time leaves this one written
-        torch.cuda.empty_cache()
-    if args.device == "cpu" or not args.skip_embedded:
-        lines += embedded_section(args, args.device)
-    print(write(args, load_before, lines))
-
-
-def write(args, load_before, lines: list[str]) -> str:
-    text = "\n".join(header(args, args.device, load_before) + lines) + "\n"
-    Path(args.out).write_text(text)
+            sd15_section(args, args.device, Path(folder), report, budget)
+        if args.device == "cuda":
+            torch.cuda.empty_cache()
+    if not args.skip_embedded:
+        embedded_section(args, args.device, report, budget)
+    text = report.write()
+    print(text)
     return text
 
 
