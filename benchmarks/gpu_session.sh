@@ -1,74 +1,93 @@
 #!/usr/bin/env bash
-# The GPU work of issue 7 (fast null-text inversion), for a session that is lent a GPU machine.
+# The GPU work of issues 7 (fast null-text inversion) and 3 (the embedded model's GPU training), for a
+# session that is lent a GPU machine: ONE device call that always ends with results in $OUT.
 #
-# Here, once:   bash benchmarks/fetch_wheels.sh          (diffusers' wheel into .whl/, git-ignored)
-# A lent GPU now has 15 minutes of device time per session, starts and idle waits included (a start takes a
-# minute or two), so the plan is two calls back to back, the second on the still-warm machine:
-#   run(command="TRAIN_MINUTES=6 bash benchmarks/gpu_session.sh train test", carry=[".whl"], timeout_s=540)
-#   run(command="bash benchmarks/gpu_session.sh sd15-short", carry=[".whl"], timeout_s=<what status leaves, - 30>)
-# then give_back. The full `sd15` stage (~7 min) and `compile` need a session of their own.
+# A lent GPU has 15 minutes of device time per session, its start (a minute or two) and idle waits included,
+# and one call runs at most 10 minutes. So, here, once:   bash benchmarks/fetch_wheels.sh   (diffusers' wheel)
+# then:   run(command="bash benchmarks/gpu_session.sh", carry=[".whl"], timeout_s=600)   and give_back().
 #
-# Stages, in the order given on the command line (install always runs first):
-#   test      tests/test_fast_null_text.py on the GPU: the CUDA-graph and bf16 tests that CPU CI skips  (~1 min)
-#   sd15-short  the same, one repeat, batches 1 and 4 (~3 min): the 10 s / 4 GiB target row and the ratio
-#   sd15      the benchmark on SD 1.5's UNet (random weights): official loop vs fast path, batches    (~7 min,
-#             estimated from issue 7's H100 figures; the official and readable loops alone take 2.3 min)
-#   train     the embedded model's GPU training, resumable (VAE_STEPS, UNET_STEPS, DECODER_STEPS, TRAIN_MINUTES;
-#             VAE_LOCALITY, default 0.5: the VAE's locality term, as the shipped model's VAE has it;
-#             see benchmarks/vae_locality.md and "how it was made" in benchmarks/README.md)
-#   embedded  the benchmark on the embedded model (trained if nti_edu/assets/embedded exists)        (~2 min)
-#   compile   the sd15 benchmark again, with a torch.compile row                                      (~8 min)
-# Results come back from $OUT: nti_speed_gpu_*.md (tables), *.log (full output), nvidia-smi.txt.
+# The default stages, "sd15 test train", share a deadline of DEADLINE seconds (default 560) from the start
+# of this script; each stage gets a soft budget and a hard `timeout`, and writes its results as it goes:
+#   sd15      benchmarks/nti_speed.py on SD 1.5's UNet (random weights), soft budget SD15_SECONDS (270): the
+#             official loop and the target row (bf16 weights, CUDA graphs) first, then the readable loop,
+#             batches 1/4/16, the other rows while the budget lasts; the table is rewritten after every row
+#   test      tests/test_fast_null_text.py on the GPU: CUDA graphs (fp32, bf16) against the plain loop and the
+#             late-read early stop in float64, which CPU CI skips (at most TEST_SECONDS, 150)
+#   train     the embedded model's training with a wall-clock budget (python -m nti_edu.train --minutes):
+#             whatever is left before the deadline, less a reserve for the export; the model folder comes back
+#             as embedded.tgz.part-* (unpack: mkdir -p /tmp/gpu && cat embedded.tgz.part-* | tar xz -C /tmp/gpu)
+# Other stages, for a session of their own: embedded (the benchmark on the embedded model), compile (sd15
+# with a torch.compile row). Results (8 files at most come back): env.txt (nvidia-smi, versions),
+# nti_speed_gpu_*.md and .log, pytest_gpu.log, train_gpu.log, embedded.tgz.part-* (the model and its loss logs).
+#
+# DRY_RUN=1 runs the same plumbing on the CPU in a minute (tiny UNet, --quick, the smoke training, no wheels):
+# tests/test_gpu_session.py does, so that a GPU session's one call does not fail on a typo.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/nti_out}
+PY=${PYTHON:-python3}
+DRY_RUN=${DRY_RUN:-0}
+DEADLINE=${DEADLINE:-560}
+RUN_DIR=${RUN_DIR:-runs/embedded_gpu}  # the training's run folder; the model is exported to $RUN_DIR/embedded
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-# -- install: the carried wheels (diffusers), and the checkout itself on the path -------------------------
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    || { echo "no wheels in .whl/: run benchmarks/fetch_wheels.sh here and carry .whl"; exit 1; }
-export PYTHONPATH=/tmp/site:$PWD
-nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
-python3 -c "import torch, diffusers, transformers; print('torch', torch.__version__, 'diffusers', diffusers.__version__,
-'transformers', transformers.__version__, torch.cuda.get_device_name())" || exit 1
+left() { echo $(( DEADLINE - SECONDS )); }
+capped() { local want=$1 rest; rest=$(left); echo $(( want < rest ? want : rest )); }  # seconds, within the deadline
+
+if [ "$DRY_RUN" = 1 ]; then
+  DEVICE=cpu; SPEED_ARGS=(--sd15-unet tiny --quick); TRAIN_ARGS=(--smoke); TEST_FILTER=(-k graph_runner_bookkeeping)
+else
+  DEVICE=cuda; SPEED_ARGS=(--repeats "${REPEATS:-1}"); TEST_FILTER=()
+  TRAIN_ARGS=(--bf16 --workers 12 --vae-steps "${VAE_STEPS:-6000}" --vae-batch 64 --vae-lr 1e-3
+              --vae-locality "${VAE_LOCALITY:-0.5}" --unet-steps "${UNET_STEPS:-30000}" --unet-batch 256
+              --unet-lr 5e-4 --warmup-steps 500 --decoder-steps "${DECODER_STEPS:-3000}" --calibration-steps 100 --checkpoint-every 500
+              --log-every 100)
+  # -- install: the carried wheels (diffusers), and the checkout itself on the path ------------------------
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+      || { echo "no wheels in .whl/: run benchmarks/fetch_wheels.sh here and carry .whl"; exit 1; }
+  export PYTHONPATH=/tmp/site:$PWD
+  nvidia-smi > "$OUT/env.txt" 2>&1
+fi
+$PY -c "import torch, diffusers, transformers; print('torch', torch.__version__, 'diffusers', diffusers.__version__,
+'transformers', transformers.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')" \
+    | tee -a "$OUT/env.txt" || exit 1
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(sd15)
+[ ${#stages[@]} -eq 0 ] && stages=(sd15 test train)
 for stage in "${stages[@]}"; do
+  echo "== $stage: $(left) s left before the deadline"
   case "$stage" in
-    test)
-      # the CUDA tests: graphs (fp32 and bf16) against the plain loop, the late-read early stop in float64
-      timeout 240 python3 -m pytest tests/test_fast_null_text.py -q -rs -p no:cacheprovider 2>&1 \
-        | tee "$OUT/pytest_gpu.log" ;;
     sd15)
-      timeout 560 python3 benchmarks/nti_speed.py --device cuda --skip-embedded --repeats 3 \
-        --out "$OUT/nti_speed_gpu_sd15.md" 2>&1 | tee "$OUT/nti_speed_gpu_sd15.log" ;;
-    sd15-short)
-      timeout 220 python3 benchmarks/nti_speed.py --device cuda --skip-embedded --repeats 1 --batches 1,4 \
-        --out "$OUT/nti_speed_gpu_sd15.md" 2>&1 | tee "$OUT/nti_speed_gpu_sd15.log" ;;
+      budget=$(capped "${SD15_SECONDS:-270}")
+      timeout "$(capped $(( budget + 30 )))" $PY benchmarks/nti_speed.py --device $DEVICE --skip-embedded --budget "$budget" \
+        "${SPEED_ARGS[@]}" --out "$OUT/nti_speed_gpu_sd15.md" 2>&1 | tee "$OUT/nti_speed_gpu_sd15.log" ;;
+    test)
+      timeout "$(capped "${TEST_SECONDS:-150}")" $PY -m pytest tests/test_fast_null_text.py -q -rs -p no:cacheprovider \
+        "${TEST_FILTER[@]}" 2>&1 | tee "$OUT/pytest_gpu.log" ;;
     train)
-      # The embedded model's GPU training: resumable, so a call that hits its time limit is simply run again
-      # (the warm machine keeps runs/; a fresh one restarts from zero). Steps are set by environment variables;
-      # calibrate with a first call and read the step rates in train_gpu.log.
-      timeout $(( ${TRAIN_MINUTES:-8} * 60 )) python3 -m nti_edu.train --device cuda --bf16 --workers 12 \
-        --out runs/embedded_gpu --vae-steps "${VAE_STEPS:-6000}" --vae-batch 64 --vae-lr 1e-3 --vae-locality "${VAE_LOCALITY:-0.5}" \
-        --unet-steps "${UNET_STEPS:-30000}" --unet-batch 256 --unet-lr 5e-4 --warmup-steps 500 \
-        --decoder-steps "${DECODER_STEPS:-3000}" --checkpoint-every 500 --log-every 100 \
-        --export nti_edu/assets/embedded 2>&1 | tr '\r' '\n' | grep -v "it/s]$" > "$OUT/train_gpu.log"
-      tail -5 "$OUT/train_gpu.log"
-      cp runs/embedded_gpu/*_log.csv "$OUT/" 2>/dev/null
-      if [ -f nti_edu/assets/embedded/checksums.json ] && grep -q '^done:' "$OUT/train_gpu.log" 2>/dev/null; then
-        # the model folder (~25 MB) comes back as parts of at most 15 MB: cat embedded.tgz.part-* | tar xz
-        tar czf - nti_edu/assets/embedded | split -b 15M - "$OUT/embedded.tgz.part-"
+      # the budget: what is left, less 40 s for the export and the archive; TRAIN_MINUTES overrides it
+      minutes=${TRAIN_MINUTES:-$(awk -v s="$(left)" 'BEGIN { printf "%.2f", (s - 40) / 60 }')}
+      if awk -v m="$minutes" 'BEGIN { exit !(m < 0.5) }'; then
+        echo "train: skipped, ${minutes} min left"; continue
+      fi
+      rm -rf "$RUN_DIR/embedded"
+      timeout "$(left)" $PY -m nti_edu.train --device $DEVICE "${TRAIN_ARGS[@]}" --minutes "$minutes" \
+        --out "$RUN_DIR" --export "$RUN_DIR/embedded" 2>&1 | tr '\r' '\n' | grep -v "it/s]$" > "$OUT/train_gpu.log"
+      grep -E "s/step|^done" "$OUT/train_gpu.log"; tail -3 "$OUT/train_gpu.log"
+      if [ -f "$RUN_DIR/embedded/checksums.json" ]; then
+        # the model folder (~23 MB) and the loss logs come back in parts of at most 15 MB (8 files at most
+        # come back from a call, so the logs travel inside): embedded/ and *_log.csv
+        (cd "$RUN_DIR" && tar czf - embedded ./*_log.csv) | split -b 15M - "$OUT/embedded.tgz.part-"
       fi ;;
     embedded)
-      timeout 300 python3 benchmarks/nti_speed.py --device cuda --skip-sd15 --repeats 3 \
-        --out "$OUT/nti_speed_gpu_embedded.md" 2>&1 | tee "$OUT/nti_speed_gpu_embedded.log" ;;
+      timeout "$(capped 300)" $PY benchmarks/nti_speed.py --device $DEVICE --skip-sd15 --repeats 3 \
+        "${SPEED_ARGS[@]}" --out "$OUT/nti_speed_gpu_embedded.md" 2>&1 | tee "$OUT/nti_speed_gpu_embedded.log" ;;
     compile)
-      timeout 560 python3 benchmarks/nti_speed.py --device cuda --skip-embedded --repeats 1 --compile \
-        --batches 1 --out "$OUT/nti_speed_gpu_compile.md" 2>&1 | tee "$OUT/nti_speed_gpu_compile.log" ;;
+      timeout "$(capped 560)" $PY benchmarks/nti_speed.py --device $DEVICE --skip-embedded --repeats 1 --compile \
+        --batches 1 "${SPEED_ARGS[@]}" --out "$OUT/nti_speed_gpu_compile.md" 2>&1 | tee "$OUT/nti_speed_gpu_compile.log" ;;
     *)
-      echo "unknown stage $stage (test, sd15-short, sd15, train, embedded, compile)"; exit 2 ;;
+      echo "unknown stage $stage (sd15, test, train, embedded, compile)"; exit 2 ;;
   esac
 done
+echo "== done, $(left) s before the deadline"

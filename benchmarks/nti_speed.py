@@ -206,6 +206,7 @@ class Phase(NamedTuple):
 
     dtype: torch.dtype
     rows: list  # (name, closure, note)
+    then: object = None  # called after the rows, in the first repeat only (e.g. the batched runs)
 
 
 class Bench:
@@ -239,15 +240,14 @@ class Bench:
             if name not in self.quality:
                 self.quality[name] = f"{self.judge(nulls):.2f}"
 
-    def run(self, phases: list[Phase], repeats: int, after_first=None) -> None:
-        """Every phase ``repeats`` times (later repeats: only the rows that were quick, see run_rows);
-        ``after_first()`` runs once after the first pass (e.g. the batched table)."""
+    def run(self, phases: list[Phase], repeats: int) -> None:
+        """Every phase ``repeats`` times (later repeats: only the rows that were quick, see run_rows)."""
         for r in range(repeats):
             for phase in phases:
                 self.set_dtype(phase.dtype)
                 run_rows(self.runs, phase.rows, first=r == 0, after_each=self.update)
-            if r == 0 and after_first is not None:
-                after_first()
+                if r == 0 and phase.then is not None:
+                    phase.then()
         self.set_dtype(torch.float32)
         self.update()
 
@@ -348,14 +348,15 @@ def bf16_rows(model, latents, emb_cond, args) -> list:
     return rows
 
 
-def sd15_phases(model, latents, emb_cond, args) -> list[Phase]:
-    """The reference and the target first, so that a call cut short still holds the ratio issue 7 asks
-    for; then the readable loop and the other configurations."""
+def sd15_phases(model, latents, emb_cond, args, batches) -> list[Phase]:
+    """In order of importance, so that a call cut short still holds what issue 7 asks for: the reference
+    and the target row, the readable loop, the batched runs (``batches()``, bf16 weights), then the other
+    bf16 and float32 configurations."""
     reference, readable = reference_rows(model, latents, emb_cond, args)
     bf16 = bf16_rows(model, latents, emb_cond, args)
-    return [Phase(torch.float32, [reference]), Phase(torch.bfloat16, bf16[:1]),
-            Phase(torch.float32, [readable] + cuda_fp32_rows(model, latents, emb_cond, args)),
-            Phase(torch.bfloat16, bf16[1:])]
+    return [Phase(torch.float32, [reference]), Phase(torch.bfloat16, bf16[:1]), Phase(torch.float32, [readable]),
+            Phase(torch.bfloat16, [], then=batches), Phase(torch.bfloat16, bf16[1:]),
+            Phase(torch.float32, cuda_fp32_rows(model, latents, emb_cond, args))]
 
 
 def run_rows(runs: Runs, rows: list, first: bool = True, slow: float = 20.0, after_each=None) -> None:
@@ -573,8 +574,8 @@ def early_stop_rows(model, latents, emb_cond, args, device: str) -> list[str]:
 
 
 def sd15_section(args, device: str, folder: Path, report: Report, budget: Budget) -> None:
-    """SD 1.5's UNet (random weights), one 64x64x4 latent: the reference and the target row first, then
-    the other rows, then batches (bf16 weights); each result judged with the float32 weights."""
+    """SD 1.5's UNet (random weights), one 64x64x4 latent, rows and batches in the order of ``sd15_phases``;
+    each result judged with the float32 weights."""
     model, what = sd15_shaped_model(device, folder, args.sd15_unet)
     side, gen = model.unet.config.sample_size, torch.Generator().manual_seed(0)
     x_0 = torch.randn(1, 4, side, side, generator=gen).to(device)  # SD 1.5: a 512x512-equivalent latent
@@ -588,13 +589,12 @@ def sd15_section(args, device: str, folder: Path, report: Report, budget: Budget
                                        args.steps * args.inner, READABLE, bench.quality)
                    + (batch_table(batches, args) if batches else []))
 
-    def measure():
-        bench.set_dtype(torch.bfloat16)
+    def measure():  # with the bf16 weights, the fast path's defaults on CUDA
         batches.extend(measure_batches(model, args, device, inputs, budget, runs.estimate(TARGET)))
         show()
 
     bench = Bench(model, runs, lambda nulls: reconstruction_db(model, latents, emb_cond, nulls), show)
-    bench.run(sd15_phases(model, latents, emb_cond, args), args.repeats, after_first=measure)
+    bench.run(sd15_phases(model, latents, emb_cond, args, measure), args.repeats)
 
 
 SD15_PROMPT = "a photograph of a cat on a sofa"

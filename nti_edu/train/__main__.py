@@ -5,6 +5,9 @@ Examples:
     python -m nti_edu.train --device cuda --bf16 --workers 12 --unet-batch 256 --unet-steps 20000
     python -m nti_edu.train --smoke --out /tmp/smoke                                      # seconds
 Run the same command again to resume from the last checkpoint; raise --vae-steps/--unet-steps to go on.
+    python -m nti_edu.train --device cuda ... --unet-steps 30000 --minutes 4.5 --export runs/gpu/embedded
+        # a wall-clock budget: each stage times its first steps, then fits its step count (and its
+        # learning-rate schedule) to its share of the 4.5 min (train/budget.py); it always ends exported
     python -m nti_edu.train --init-from nti_edu/assets/embedded --out runs/more --unet-steps 6000 \
         --export nti_edu/assets/embedded          # go on from an exported model whose run folder is gone
     python -m nti_edu.train --vae-locality 0.5 ...  # a VAE whose latent is local, for local blends

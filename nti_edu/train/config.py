@@ -70,6 +70,12 @@ class TrainConfig:
     log_every: int = 20  # steps between loss-log lines
     num_workers: int = 0  # DataLoader workers drawing the world (0: draw in the training process)
     bf16: bool = False  # autocast to bfloat16 on CUDA
+    minutes: float = 0.0  # wall-clock budget of the run (0: none, the step counts alone decide; train/budget.py)
+    vae_share: float = 0.2  # with --minutes: the stages' proportions of the time, renormalised over
+    unet_share: float = 0.7  # the stages that still have steps to run
+    decoder_share: float = 0.1
+    budget_reserve: float = 0.05  # with --minutes: the fraction kept after the last stage for the export
+    calibration_steps: int = 20  # with --minutes: steps timed (after 3 untimed ones) to fit a stage's step count
     extra: dict = field(default_factory=dict)
 
     @classmethod

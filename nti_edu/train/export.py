@@ -25,6 +25,17 @@ def write_checksums(folder: Path) -> dict:
     return sums
 
 
+def fit_record(states: dict) -> dict:
+    """What a budgeted run (``--minutes``) measured and fitted, per stage, from the checkpoints (train/budget.py):
+    {"seconds_per_step": {"unet": 0.031, ...}, "fitted_steps": {...}, "requested_steps": {...}}; {} without one."""
+    record = {}
+    for name, state in states.items():
+        for key in ("seconds_per_step", "fitted_steps", "requested_steps"):
+            if state is not None and key in state["extra"]:
+                record.setdefault(key, {})[name] = state["extra"][key]
+    return record
+
+
 def export_model(run_dir: Path, out_dir: Path, vae, text_encoder, unet, tokenizer, info: dict) -> Path:
     """Load the run's final weights (EMA for UNet and text encoder) into the modules and save them."""
     vae_state, unet_state = load_checkpoint(run_dir / "vae.pt"), load_checkpoint(run_dir / "unet.pt")
@@ -42,9 +53,11 @@ def export_model(run_dir: Path, out_dir: Path, vae, text_encoder, unet, tokenize
     tokenizer.save_pretrained(tmp / "tokenizer")
     (tmp / "scheduler").mkdir()
     (tmp / "scheduler" / "scheduler_config.json").write_text(json.dumps(SD_SCHEDULER_CONFIG, indent=2) + "\n")
+    steps = {"vae_steps": vae_state["step"], "unet_steps": unet_state["step"],
+             "decoder_steps": decoder_state["step"] if decoder_state else 0}
+    fits = fit_record({"vae": vae_state, "unet": unet_state, "decoder": decoder_state})
     index = {"_class_name": "nti_edu.EmbeddedModel", "nti_edu_version": __version__,
-             "training": info | {"vae_steps": vae_state["step"], "unet_steps": unet_state["step"],
-                                 "decoder_steps": decoder_state["step"] if decoder_state else 0}}
+             "training": info | steps | fits}
     (tmp / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
     write_checksums(tmp)
     shutil.rmtree(out_dir, ignore_errors=True)

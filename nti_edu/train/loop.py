@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from .budget import Budget, StepFit
 from .checkpoint import load_checkpoint, module_states, restore_modules, save_checkpoint
 from .data import batches, step_generator
 
@@ -52,33 +53,48 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step:
         e.lerp_(p, 1 - d)
 
 
-def train_stage(stage: Stage, cfg, run_dir: Path) -> dict:
-    """Train (or resume) one stage to ``stage.steps``; return its final state (modules, EMA, extras)."""
+def train_stage(stage: Stage, cfg, run_dir: Path, budget: Budget | None = None) -> dict:
+    """Train (or resume) one stage to ``stage.steps``; return its final state (modules, EMA, extras).
+
+    With a ``budget`` (``--minutes``), to the step count that fits in the stage's share of it (budget.py).
+    """
     ckpt_path = run_dir / f"{stage.name}.pt"
     params = [p for m in stage.modules.values() for p in m.parameters()]
     opt = torch.optim.AdamW(params, lr=stage.lr, weight_decay=0.0)
     ema = {n: copy.deepcopy(stage.modules[n]).requires_grad_(False) for n in stage.ema_names}
-    start = resume(ckpt_path, stage, opt, ema)
-    log_path = run_dir / f"{stage.name}_log.csv"
-    new_log = not log_path.exists() or log_path.stat().st_size == 0
-    log = log_path.open("a")
-    if new_log:
-        log.write("step,loss,lr,seconds\n")
-    t0, loader = time.perf_counter(), batches(stage.batch_size, start, stage.steps, stage.base_seed, cfg.num_workers)
-    bar = tqdm(loader, total=stage.steps, initial=start, desc=f"train {stage.name}")
+    start = done = resume(ckpt_path, stage, opt, ema)
+    fit = StepFit(stage, start, budget and budget.deadline(stage.name), cfg.calibration_steps)
+    log = open_log(run_dir / f"{stage.name}_log.csv")
+    t0, loader = time.perf_counter(), batches(stage.batch_size, start, fit.total, stage.base_seed, cfg.num_workers)
+    bar = tqdm(loader, total=fit.total, initial=start, desc=f"train {stage.name}")
     for step, (images, prompts) in enumerate(bar, start=start):
-        lr = learning_rate(step, stage.lr, cfg.warmup_steps, stage.steps) * rewarm(stage, step, cfg.warmup_steps)
+        lr = learning_rate(step, stage.lr, cfg.warmup_steps, fit.total) * rewarm(stage, step, cfg.warmup_steps)
         loss = optimise(stage, opt, params, lr, images.to(cfg.device), prompts, step_generator(cfg.seed, step, cfg.device))
         for n, e in ema.items():
             update_ema(e, stage.modules[n], cfg.ema_decay, step)
         bar.set_postfix(loss=f"{loss:.4f}")
-        if step % cfg.log_every == 0 or step == stage.steps - 1:
+        done, last = step + 1, fit.after(step + 1)
+        bar.total = fit.total  # the fitted total, once calibrated
+        if step % cfg.log_every == 0 or last:
             log.write(f"{step},{loss:.6f},{lr:.3g},{time.perf_counter() - t0:.1f}\n")
             log.flush()
-        if (step + 1) % cfg.checkpoint_every == 0 or step == stage.steps - 1:
+        if (step + 1) % cfg.checkpoint_every == 0 or last:
             save_checkpoint(ckpt_path, stage_state(stage, opt, ema, step + 1))
+        if last:
+            break
+    bar.close()
+    loader.close()  # its DataLoader workers stop here, also when the stage ended before its last batch
     log.close()
-    return stage_state(stage, opt, ema, max(start, stage.steps))
+    return stage_state(stage, opt, ema, done)
+
+
+def open_log(path: Path):
+    """The stage's loss log, appended to when resuming (its header written once)."""
+    new_log = not path.exists() or path.stat().st_size == 0
+    log = path.open("a")
+    if new_log:
+        log.write("step,loss,lr,seconds\n")
+    return log
 
 
 def optimise(stage: Stage, opt, params, lr: float, images, prompts, generator) -> float:

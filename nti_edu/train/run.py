@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from ..world.tokenizer import build_tokenizer
+from . import budget
 from .config import TrainConfig
 from .diffusion import build_text_and_unet, diffusion_stage
 from .export import export_model
@@ -22,8 +23,10 @@ def train(cfg: TrainConfig, export_to: Path | None = None, init_from: Path | Non
 
     ``init_from``: an exported model folder to go on from, in a new run folder (see warm_start.py);
     ``vae_from``: with it, a bare AutoencoderKL folder whose VAE replaces the exported one.
+    With ``cfg.minutes``, the stages share that wall-clock budget, counted from here (see budget.py).
     """
-    run_dir = Path(cfg.out_dir)
+    budget.check_budget(cfg)
+    run_dir, begin = Path(cfg.out_dir), budget.clock()  # budget.clock: one clock for the budget, faked in tests
     start, tokenizer = time.perf_counter(), build_tokenizer()
     if init_from is not None:
         step = warm_start(Path(init_from), run_dir, cfg, tokenizer, vae_from=vae_from)
@@ -32,22 +35,28 @@ def train(cfg: TrainConfig, export_to: Path | None = None, init_from: Path | Non
         raise ValueError("--vae-from replaces the VAE of a warm start: it needs --init-from")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-    vae = build_vae(cfg)
-    train_stage(vae_stage(cfg, vae), cfg, run_dir)
-    vae.eval().requires_grad_(False)
-    scale = measured_scale(vae, cfg)
-    text_encoder, unet = build_text_and_unet(cfg, tokenizer)
-    train_stage(diffusion_stage(cfg, vae, text_encoder, unet, tokenizer, scale), cfg, run_dir)
-    if cfg.decoder_steps > 0:
-        train_stage(decoder_stage(cfg, vae), cfg, run_dir)
+    vae, text_encoder, unet = _train_stages(cfg, run_dir, tokenizer, budget.Budget.plan(cfg, run_dir, begin))
     info = {"device": torch.cuda.get_device_name() if cfg.device.startswith("cuda") else "cpu",
             "seconds_this_run": round(time.perf_counter() - start, 1), "seed": cfg.seed,
             "date": time.strftime("%Y-%m-%d"), "vae_locality": cfg.vae_locality,
             "decoder_composite": cfg.decoder_composite}
-    info |= _warm_start_info(run_dir)
+    info |= _warm_start_info(run_dir) | ({"minutes": cfg.minutes} if cfg.minutes else {})
     if export_to is not None:
         export_model(run_dir, Path(export_to), vae, text_encoder, unet, tokenizer, info)
     return info
+
+
+def _train_stages(cfg: TrainConfig, run_dir: Path, tokenizer, time_budget: budget.Budget | None):
+    """The VAE, the UNet and text encoder on its measured latent scale, the optional decoder fine-tune."""
+    vae = build_vae(cfg)
+    train_stage(vae_stage(cfg, vae), cfg, run_dir, time_budget)
+    vae.eval().requires_grad_(False)
+    scale = measured_scale(vae, cfg)
+    text_encoder, unet = build_text_and_unet(cfg, tokenizer)
+    train_stage(diffusion_stage(cfg, vae, text_encoder, unet, tokenizer, scale), cfg, run_dir, time_budget)
+    if cfg.decoder_steps > 0:
+        train_stage(decoder_stage(cfg, vae), cfg, run_dir, time_budget)
+    return vae, text_encoder, unet
 
 
 def _warm_start_info(run_dir: Path) -> dict:
