@@ -156,3 +156,11 @@ def test_cli_takes_the_budget():
     cfg = config_from_args(parse_args(["--smoke", "--minutes", "4.5", "--unet-share", "0.8"]))
     assert (cfg.minutes, cfg.unet_share, cfg.vae_share, cfg.decoder_share) == (4.5, 0.8, 0.2, 0.1)
     assert TrainConfig().minutes == 0.0  # no budget unless asked for
+
+
+def test_options_given_as_zero_are_applied():
+    """--decoder-steps 0 or --prompt-dropout 0 mean zero, not "not given" (0 == False in Python)."""
+    cfg = config_from_args(parse_args(["--smoke", "--decoder-steps", "0", "--prompt-dropout", "0", "--vae-locality",
+                                       "0", "--budget-reserve", "0"]))
+    assert (cfg.decoder_steps, cfg.prompt_dropout, cfg.vae_locality, cfg.budget_reserve) == (0, 0.0, 0.0, 0.0)
+    assert config_from_args(parse_args(["--smoke"])).decoder_steps == TrainConfig.smoke_test("x").decoder_steps == 10

@@ -52,7 +52,8 @@ def config_from_args(args) -> TrainConfig:
     cfg.num_workers = args.workers
     for f in fields(TrainConfig):
         value = getattr(args, f.name, None)
-        if value not in (None, False) and f.name not in ("out_dir", "smoke", "num_workers", "extra"):
+        given = value is not None and value is not False  # not `not in (None, False)`: 0 == False in Python
+        if given and f.name not in ("out_dir", "smoke", "num_workers", "extra"):
             setattr(cfg, f.name, value)
     return cfg
 
