@@ -212,12 +212,13 @@ class Phase(NamedTuple):
 class Bench:
     """One model's rows, run phase by phase in the order given (the reference and the target first), each
     phase with the UNet's weights in its dtype. Every result is judged (``judge(nulls) -> dB``) with the
-    float32 weights, and ``show()`` rewrites the report after each row: a call cut short by its time limit
-    keeps what it measured."""
+    float32 weights, and ``show()`` rewrites the model's section of the report (its speed table, then the
+    ``extras`` tables) after each row: a call cut short by its time limit keeps what it measured."""
 
-    def __init__(self, model, runs: Runs, judge, show):
-        self.model, self.runs, self.judge, self.show = model, runs, judge, show
-        self.quality, self.fp32_weights = {}, None
+    def __init__(self, model, runs: Runs, judge, report: "Report", key: str, title: str, iterations: int):
+        self.model, self.runs, self.judge = model, runs, judge
+        self.report, self.key, self.title, self.iterations = report, key, title, iterations
+        self.quality, self.extras, self.fp32_weights = {}, {}, None
 
     def set_dtype(self, dtype: torch.dtype) -> None:
         """The UNet's weights in ``dtype``: lowered in place (a float32 copy kept on the host), or restored
@@ -254,6 +255,10 @@ class Bench:
     def update(self) -> None:
         self.judge_pending()
         self.show()
+
+    def show(self) -> None:
+        table = speed_table(self.runs, self.title, REFERENCE, self.iterations, READABLE, self.quality)
+        self.report.set(self.key, table + sum(self.extras.values(), []))
 
 
 def fast_run(model, latents, emb_cond, args, early_stop_eps=None, keep_runner=False, **options):
@@ -510,26 +515,22 @@ def embedded_section(args, device: str, report: Report, budget: Budget) -> None:
     model, what = embedded_model(device)
     images, prompts = world_images(max(args.batches), device)
     latents, emb_cond, _ = pivots(model, images[:1], prompts[:1], num_steps=args.steps)
-    runs, extras = Runs(device, budget), {}
-
-    def show():
-        report.set("embedded", speed_table(runs, f"One image, {what}, {device}", REFERENCE, args.steps * args.inner,
-                                           READABLE, bench.quality) + sum(extras.values(), []))
-
-    bench = Bench(model, runs, lambda nulls: reconstruction_db(model, latents, emb_cond, nulls, images[:1]), show)
+    runs = Runs(device, budget)
+    bench = Bench(model, runs, lambda nulls: reconstruction_db(model, latents, emb_cond, nulls, images[:1]), report,
+                  "embedded", f"One image, {what}, {device}", args.steps * args.inner)
     bench.run([Phase(torch.float32, loop_rows(model, latents, emb_cond, args, device))], args.repeats)
     if budget.allows(2 * runs.estimate(READABLE)):
-        extras["early stop"] = early_stop_rows(model, latents, emb_cond, args, device)
-        show()
+        bench.extras["early stop"] = early_stop_rows(model, latents, emb_cond, args, device)
+        bench.show()
     one_round = sum(runs.median(name) for name in runs.times) * 2 / args.steps  # every row, 2 steps
     if device == "cpu" and args.rounds and budget.allows((args.rounds + 1) * one_round):
-        extras["ablation"] = ablation_section(model, images, prompts, args, device)
-        show()
+        bench.extras["ablation"] = ablation_section(model, images, prompts, args, device)
+        bench.show()
     inputs = {b: pivots(model, images[:b], prompts[:b], num_steps=args.batch_steps)[:2] for b in args.batches}
     first = runs.estimate(READABLE) * args.batch_steps / args.steps
-    extras["batches"] = batch_table(measure_batches(model, args, device, inputs, budget, first, **defaults(device)),
-                                    args)
-    show()
+    bench.extras["batches"] = batch_table(measure_batches(model, args, device, inputs, budget, first,
+                                                          **defaults(device)), args)
+    bench.show()
 
 
 def ablation_section(model, images, prompts, args, device: str) -> list[str]:
@@ -582,18 +583,15 @@ def sd15_section(args, device: str, folder: Path, report: Report, budget: Budget
     emb_cond = model.encode_prompt([SD15_PROMPT])
     latents = ddim_invert(model, x_0, emb_cond, num_steps=args.steps, w=1.0)
     inputs = {b: sd15_inputs(model, b, side, args.batch_steps, gen, device) for b in args.batches}  # float32 pivots
-    runs, batches = Runs(device, budget), []
-
-    def show():
-        report.set("sd15", speed_table(runs, f"One {side}x{side}x4 latent, {what}, {device}", REFERENCE,
-                                       args.steps * args.inner, READABLE, bench.quality)
-                   + (batch_table(batches, args) if batches else []))
+    runs = Runs(device, budget)
+    bench = Bench(model, runs, lambda nulls: reconstruction_db(model, latents, emb_cond, nulls), report, "sd15",
+                  f"One {side}x{side}x4 latent, {what}, {device}", args.steps * args.inner)
 
     def measure():  # with the bf16 weights, the fast path's defaults on CUDA
-        batches.extend(measure_batches(model, args, device, inputs, budget, runs.estimate(TARGET)))
-        show()
+        rows = measure_batches(model, args, device, inputs, budget, runs.estimate(TARGET))
+        bench.extras["batches"] = batch_table(rows, args) if rows else []
+        bench.show()
 
-    bench = Bench(model, runs, lambda nulls: reconstruction_db(model, latents, emb_cond, nulls), show)
     bench.run(sd15_phases(model, latents, emb_cond, args, measure), args.repeats)
 
 

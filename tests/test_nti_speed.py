@@ -100,7 +100,7 @@ def test_the_report_keeps_the_first_phases_when_a_later_one_is_cut_short(tmp_pat
 def test_bench_lowers_the_weights_and_restores_them_exactly(tmp_path):
     model, _ = speed.sd15_shaped_model("cpu", tmp_path, unet="tiny")
     before = {k: v.clone() for k, v in model.unet.state_dict().items()}
-    bench = speed.Bench(model, speed.Runs("cpu"), judge=None, show=lambda: None)
+    bench = speed.Bench(model, speed.Runs("cpu"), None, None, "sd15", "title", 10)  # judge=None: never called
     bench.set_dtype(torch.bfloat16)
     assert model.dtype == torch.bfloat16
     bench.judge_pending()  # never judges with lowered weights (judge=None would raise)
