@@ -33,13 +33,26 @@ def controllers(tokenizer):
             "reweight": Reweight(tokenizer, SOURCE, N, {"red": 3.0})}
 
 
-def test_plain_prompt_change(tiny_model, nti):
-    rec = reconstruct(tiny_model, nti)
-    source, same = edit(tiny_model, nti, SOURCE, progress=False)
-    assert (source - rec).abs().max() <= 1e-5 and (same - rec).abs().max() <= 1e-5
-    source, edited = edit(tiny_model, nti, "a blue circle", progress=False)
-    assert source.shape == edited.shape == (1, 3, tiny_model.image_size, tiny_model.image_size)
-    assert (source - rec).abs().max() <= 1e-5 and (edited - source).abs().max() > 1e-2
+@pytest.fixture(scope="module")
+def model64(tiny_model):
+    """The tiny model in float64, for identities that float32 round-off would blur (see below)."""
+    return copy.deepcopy(tiny_model).to(dtype=torch.float64)
+
+
+@pytest.fixture(scope="module")
+def nti64(model64, image):
+    return null_text_inversion(model64, image.double(), SOURCE, num_steps=N, num_inner_steps=3, progress=False)
+
+
+def test_plain_prompt_change(model64, nti64):
+    """In float64: the edit's batch of two branches and the reconstruction's batch of one round differently
+    in float32 (7.5e-6 on the images on one CPU, against 1e-5 allowed before), so compare the algorithm only."""
+    rec = reconstruct(model64, nti64)
+    source, same = edit(model64, nti64, SOURCE, progress=False)
+    assert (source - rec).abs().max() <= 1e-9 and (same - rec).abs().max() <= 1e-9
+    source, edited = edit(model64, nti64, "a blue circle", progress=False)
+    assert source.shape == edited.shape == (1, 3, model64.image_size, model64.image_size)
+    assert (source - rec).abs().max() <= 1e-9 and (edited - source).abs().max() > 1e-2
 
 
 @pytest.mark.parametrize("kind", ["swap", "swap+blend", "refine", "reweight"])
@@ -58,14 +71,12 @@ def test_controllers_leave_the_source_branch_alone(tiny_model, nti, kind):
     assert all(after[k] is v for k, v in before.items())  # the original processors are back
 
 
-def test_controlled_source_branch_retraces_the_reconstruction(tiny_model, image):
+def test_controlled_source_branch_retraces_the_reconstruction(model64, nti64):
     """In float64, so that only the algorithm is compared: the source branch of a controlled edit is the
-    null-text reconstruction."""
-    model = copy.deepcopy(tiny_model).to(dtype=torch.float64)
-    result = null_text_inversion(model, image.double(), SOURCE, num_steps=N, num_inner_steps=3, progress=False)
-    controller = controllers(model.tokenizer)["swap+blend"]
-    x_0 = edit_latents(model, result, controller.target, controller=controller)[-1]  # (2, C, h, w)
-    assert (x_0[:1] - reconstruct_latents(model, result)[-1]).abs().max() <= 1e-9
+    null-text reconstruction (measured: 7.7e-14)."""
+    controller = controllers(model64.tokenizer)["swap+blend"]
+    x_0 = edit_latents(model64, nti64, controller.target, controller=controller)[-1]  # (2, C, h, w)
+    assert (x_0[:1] - reconstruct_latents(model64, nti64)[-1]).abs().max() <= 1e-9
 
 
 def test_injection_keeps_the_target_closer_to_the_source(tiny_model, nti):
@@ -94,7 +105,9 @@ def test_end_to_end_invert_tune_edit(tiny_model, image):
     source, edited = edit(tiny_model, result, "a red square", controller=swap, progress=False)
     for img in (source, edited):
         assert img.shape == image.shape and 0 <= img.min() and img.max() <= 1
-    assert (source - reconstruct(tiny_model, result)).abs().max() <= 1e-5
+    # the source branch: bit for bit the do-nothing controller's (against the reconstruction: float64, above)
+    assert torch.equal(source, edit(tiny_model, result, "a red square", controller=AttentionControl(),
+                                    progress=False)[0])
 
 
 def test_direct_inversion_edit_keeps_the_source_exact(tiny_model, image):
