@@ -26,6 +26,15 @@ def tiny_model(tiny_model_dir):
     return load_model(str(tiny_model_dir))
 
 
+@pytest.fixture(scope="session")
+def model64(tiny_model):
+    """The tiny model in float64, for identities that float32 round-off would blur: the random model's guided
+    steps blow a batch's or an attention kernel's round-off up to 1e-5 and more (how much depends on the CPU)."""
+    import copy
+
+    return copy.deepcopy(tiny_model).to(dtype=torch.float64)
+
+
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
 

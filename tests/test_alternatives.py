@@ -34,17 +34,21 @@ def test_direct_inversion_image_matches_the_vae_round_trip(tiny_model, two_image
 
 
 @pytest.mark.parametrize("w", [7.5, 3.0])
-def test_negative_prompt_inversion_is_the_w1_reconstruction(tiny_model, two_images, w):
-    """eps_null := eps_cond makes guidance w-independent: sampling at any w is sampling at w = 1."""
-    npi = negative_prompt_inversion(tiny_model, two_images, PROMPTS, num_steps=5, w=w)
+def test_negative_prompt_inversion_is_the_w1_reconstruction(model64, two_images, w):
+    """eps_null := eps_cond makes guidance w-independent: sampling at any w is sampling at w = 1.
+
+    In float64: the guided sampler's batch of 2B and the w = 1 sampler's batch of B round differently in
+    float32 (6.6e-6 on one CPU against 1e-5 allowed before), so only the algorithm is compared."""
+    images = two_images.double()  # (2, 3, H, W)
+    npi = negative_prompt_inversion(model64, images, PROMPTS, num_steps=5, w=w)
     assert npi.method == "negative-prompt" and npi.w == w and npi.seconds > 0
     assert all(e is npi.emb_cond for e in npi.emb_null)
-    plain = invert(tiny_model, two_images, PROMPTS, num_steps=5, w=1.0)
+    plain = invert(model64, images, PROMPTS, num_steps=5, w=1.0)
     assert torch.equal(npi.x_T, plain.x_T)
-    w1 = resample(tiny_model, plain, w=1.0)
-    for a, b in zip(reconstruct_latents(tiny_model, npi), w1):
-        assert (a - b).abs().max() <= 1e-5
-    at_w = resample(tiny_model, plain, w=w)[-1]  # the plain "" null at the same w is a different image
+    w1 = resample(model64, plain, w=1.0)
+    for a, b in zip(reconstruct_latents(model64, npi), w1):
+        assert (a - b).abs().max() <= 1e-9
+    at_w = resample(model64, plain, w=w)[-1]  # the plain "" null at the same w is a different image
     assert (at_w - w1[-1]).abs().max() > 1e-2
 
 

@@ -1,6 +1,4 @@
 """Editing inverted images (Mokady et al. 2023 with Prompt-to-Prompt) on the tiny components."""
-import copy
-
 import pytest
 import torch
 
@@ -31,13 +29,6 @@ def controllers(tokenizer):
             "swap+blend": WordSwap(tokenizer, SOURCE, "a blue circle", N, local_blend=LocalBlend("red", "blue", start=0)),
             "refine": Refine(tokenizer, SOURCE, "a big red circle", N, cross_replace_steps={"default_": 1.0, "red": 0.5}),
             "reweight": Reweight(tokenizer, SOURCE, N, {"red": 3.0})}
-
-
-@pytest.fixture(scope="module")
-def model64(tiny_model):
-    """The tiny model in float64, for identities that float32 round-off would blur: the random model's guided
-    steps blow a batch's or an attention kernel's round-off up to 1e-5 and more."""
-    return copy.deepcopy(tiny_model).to(dtype=torch.float64)
 
 
 @pytest.fixture(scope="module")

@@ -62,16 +62,19 @@ def nti(tiny_model):
     return image, null_text_inversion(tiny_model, image, SOURCE, num_steps=N, num_inner_steps=2, progress=False)
 
 
-def test_empty_target_null_is_plain_guidance_towards_the_target(tiny_model, nti):
-    _, result = nti
-    tuned_source, tuned = edit(tiny_model, result, TARGET, target_w=4.0, progress=False)
-    source, edited = edit(tiny_model, result, TARGET, target_w=4.0, target_null="empty", progress=False)
-    x_0 = sample(tiny_model, result.x_T[:1], tiny_model.encode_prompt(TARGET), num_steps=N, w=4.0)  # (1, C, h, w)
-    assert (source - tuned_source).abs().max() <= 1e-6  # the source branch keeps its tuned nulls
-    assert (edited - tiny_model.latent_to_image(x_0)).abs().max() <= 1e-5
+def test_empty_target_null_is_plain_guidance_towards_the_target(model64, nti):
+    """In float64: the edit's batch of two branches and the sampler's batch of one round differently in
+    float32 (5.0e-6 on one CPU against 1e-5 allowed before), so only the algorithm is compared."""
+    image, _ = nti
+    result = null_text_inversion(model64, image.double(), SOURCE, num_steps=N, num_inner_steps=2, progress=False)
+    tuned_source, tuned = edit(model64, result, TARGET, target_w=4.0, progress=False)
+    source, edited = edit(model64, result, TARGET, target_w=4.0, target_null="empty", progress=False)
+    x_0 = sample(model64, result.x_T[:1], model64.encode_prompt(TARGET), num_steps=N, w=4.0)  # (1, C, h, w)
+    assert (source - tuned_source).abs().max() <= 1e-9  # the source branch keeps its tuned nulls
+    assert (edited - model64.latent_to_image(x_0)).abs().max() <= 1e-9
     assert (edited - tuned).abs().max() > 1e-3
     with pytest.raises(ValueError, match="target_null"):
-        edit(tiny_model, result, TARGET, target_null="zero", progress=False)
+        edit(model64, result, TARGET, target_null="zero", progress=False)
 
 
 def test_keep_mask_comes_from_the_source_words_maps(tiny_model, nti):
