@@ -105,10 +105,9 @@ def test_end_to_end_invert_tune_edit(tiny_model, image):
 def test_direct_inversion_edit_keeps_the_source_exact(model64, image):
     """The corrections go to the source branch only. In float64: in float32 the edit's batched UNet call
     differs from the inversion's by round-off, which the random model's guided steps blow up to 2e-4."""
-    model = model64
-    result = direct_inversion(model, image, SOURCE, num_steps=N)
-    swap = WordSwap(model.tokenizer, SOURCE, "a blue circle", N)
-    x_0 = edit_latents(model, result, "a blue circle", controller=swap)[-1]  # (2, C, h, w)
+    result = direct_inversion(model64, image, SOURCE, num_steps=N)
+    swap = WordSwap(model64.tokenizer, SOURCE, "a blue circle", N)
+    x_0 = edit_latents(model64, result, "a blue circle", controller=swap)[-1]  # (2, C, h, w)
     assert (x_0[0] - result.x_0[0]).abs().max() <= 1e-9
     assert (x_0[1] - x_0[0]).abs().max() > 1e-3
 

@@ -56,16 +56,19 @@ def test_colour_segment_without_contrast_thresholds_the_map():
 
 
 @pytest.fixture(scope="module")
-def nti(tiny_model):
+def image(tiny_model):
     s = tiny_model.image_size
-    image = torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(3))
+    return torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(3))
+
+
+@pytest.fixture(scope="module")
+def nti(tiny_model, image):
     return image, null_text_inversion(tiny_model, image, SOURCE, num_steps=N, num_inner_steps=2, progress=False)
 
 
-def test_empty_target_null_is_plain_guidance_towards_the_target(model64, nti):
+def test_empty_target_null_is_plain_guidance_towards_the_target(model64, image):
     """In float64: the edit's batch of two branches and the sampler's batch of one round differently in
     float32 (5.0e-6 on one CPU against 1e-5 allowed before), so only the algorithm is compared."""
-    image, _ = nti
     result = null_text_inversion(model64, image.double(), SOURCE, num_steps=N, num_inner_steps=2, progress=False)
     tuned_source, tuned = edit(model64, result, TARGET, target_w=4.0, progress=False)
     source, edited = edit(model64, result, TARGET, target_w=4.0, target_null="empty", progress=False)
