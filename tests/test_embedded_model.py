@@ -84,3 +84,24 @@ def test_unknown_words_list_the_vocabulary_and_the_closest_match(embedded):
 def test_every_world_prompt_word_is_known(embedded):
     ids = embedded.encode_prompt([parse_prompt(JUDGED_PROMPT).prompt(), ""])  # (2, L, D)
     assert ids.shape[:2] == (2, embedded.tokenizer.model_max_length) and torch.isfinite(ids).all()
+
+
+def test_an_before_a_vowel_is_read_as_a(embedded):
+    """"an orange face" (English) and "a orange face" (the world's grammar) are the same prompt to the model."""
+    english = "An orange face with a red hat on a blue background"
+    emb = embedded.encode_prompt([english, "a orange face with a red hat on a blue background"])  # (2, L, D)
+    assert torch.equal(emb[0], emb[1])
+    assert parse_prompt(english) == parse_prompt("a orange face with a red hat on a blue background")
+
+
+def test_shipped_files_load_in_transformers_4_and_5():
+    """transformers 5 writes a tokenizer class name and a text-encoder key layout that transformers 4 cannot read
+    (it would leave the text encoder random); the shipped files use the names both versions read, as
+    Stable Diffusion's checkpoints on the hub do. (CI loads them with transformers 4 as well: .ci/run.)"""
+    from safetensors import safe_open
+
+    config = json.loads((EMBEDDED_DIR / "tokenizer" / "tokenizer_config.json").read_text())
+    assert config["tokenizer_class"] == "PreTrainedTokenizerFast"
+    with safe_open(str(EMBEDDED_DIR / "text_encoder" / "model.safetensors"), "pt") as f:
+        keys = list(f.keys())
+    assert keys and all(k.startswith("text_model.") for k in keys), [k for k in keys if not k.startswith("text_model.")]

@@ -74,6 +74,24 @@ def test_missing_model_names_the_id_and_how_to_get_it(monkeypatch):
     assert "\n" not in message
 
 
+def test_weights_missing_from_a_folder_are_an_error_not_random_values(tiny_model_dir, tmp_path):
+    """from_pretrained fills weights it cannot find with random values and only warns; the loader refuses."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from nti_edu.models.loading import WeightsMismatchError
+
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    weights = next((folder / "text_encoder").glob("*.safetensors"))
+    state = load_file(weights)
+    dropped = sorted(state)[0]
+    save_file({k: v for k, v in state.items() if k != dropped}, weights, metadata={"format": "pt"})
+    with pytest.raises(WeightsMismatchError, match="the text_encoder's weights") as err:
+        load_model(str(folder))
+    assert "1 weights were not found" in str(err.value)
+
+
 def test_incomplete_local_folder(tmp_path):
     (tmp_path / "unet").mkdir()
     with pytest.raises(ModelNotFoundError, match="not a complete model folder"):

@@ -44,6 +44,21 @@ def test_exported_folder_loads_and_generates(smoke_run):
     assert sums and all(sha256(smoke_run / "model" / name) == digest for name, digest in sums.items())
 
 
+def test_export_writes_files_that_transformers_4_and_5_read(smoke_run):
+    """The tokenizer's class and the text encoder's key layout are those of SD's hub checkpoints, and the
+    re-keyed text encoder loads to the run's EMA weights exactly."""
+    from safetensors.torch import load_file
+
+    folder = smoke_run / "model"
+    config = json.loads((folder / "tokenizer" / "tokenizer_config.json").read_text())
+    assert config["tokenizer_class"] == "PreTrainedTokenizerFast"
+    stored = load_file(folder / "text_encoder" / "model.safetensors")
+    ema = torch.load(smoke_run / "run" / "unet.pt", weights_only=False)["ema"]["text_encoder"]
+    assert all(k.startswith("text_model.") for k in stored)
+    loaded = load_model(str(folder)).text_encoder.state_dict()
+    assert set(ema) <= set(loaded) and all(torch.equal(loaded[k], v) for k, v in ema.items())
+
+
 def test_decoder_stage_keeps_the_latent_space(smoke_run):
     """The optional decoder fine-tune changes the decoder only: the encoder (so every latent) is untouched."""
     model = load_model(str(smoke_run / "model"))

@@ -192,6 +192,16 @@ def test_unknown_word_names_the_closest_one(tokenizer):
         tokenize(tokenizer, "a red cirle")
 
 
+def test_an_is_read_as_a_and_no_other_word_changes(tokenizer):
+    assert torch.equal(tokenize(tokenizer, "AN orange face on a red background"),
+                       tokenize(tokenizer, "a orange face on a red background"))
+    assert parse_prompt("an orange face on a red background") == parse_prompt("a orange face on a red background")
+    and_id = tokenizer.convert_tokens_to_ids("and")
+    assert tokenizer("sunglasses and a", add_special_tokens=False).input_ids[1] == and_id
+    with pytest.raises(ValueError, match="'band'"):  # a word containing "an" is not touched
+        tokenize(tokenizer, "a red band")
+
+
 def test_saved_tokenizer_loads_with_autotokenizer(tokenizer, tmp_path):
     from transformers import AutoTokenizer
 

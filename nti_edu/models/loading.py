@@ -23,6 +23,25 @@ class ModelNotFoundError(OSError):
     """A model that is neither a local folder nor downloadable; the message says how to get it."""
 
 
+class WeightsMismatchError(ValueError):
+    """A model folder whose weight files lack some of the module's weights (they would load as random values)."""
+
+
+def _all_weights_loaded(name: str, loaded) -> object:
+    """The module of ``from_pretrained(..., output_loading_info=True)``; a WeightsMismatchError if any was missing.
+
+    ``from_pretrained`` fills weights it cannot find with random values and only warns, so a folder saved
+    in a layout this transformers or diffusers cannot read would otherwise load as a random model.
+    """
+    module, info = loaded
+    missing = list(info.get("missing_keys") or [])
+    if missing:
+        raise WeightsMismatchError(f"the {name}'s weights do not match this library version's {type(module).__name__}: "
+                         f"{len(missing)} weights were not found in the files (e.g. {missing[0]!r}), so they would be "
+                         "random; the folder was probably saved by another transformers or diffusers version")
+    return module
+
+
 def _not_found(source: str, err: Exception) -> ModelNotFoundError:
     reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
     return ModelNotFoundError(
@@ -47,11 +66,13 @@ def load_components(source: str):
 
     local = Path(source).is_dir()
     try:
-        unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet")
-        vae = AutoencoderKL.from_pretrained(source, subfolder="vae")
-        text_encoder = CLIPTextModel.from_pretrained(source, subfolder="text_encoder")
+        unet, vae, text_encoder = (
+            _all_weights_loaded(folder, cls.from_pretrained(source, subfolder=folder, output_loading_info=True))
+            for folder, cls in (("unet", UNet2DConditionModel), ("vae", AutoencoderKL), ("text_encoder", CLIPTextModel)))
         tokenizer = AutoTokenizer.from_pretrained(source, subfolder="tokenizer")
         schedule = _read_schedule(source, local)
+    except WeightsMismatchError:
+        raise
     except Exception as err:  # hub, network and file errors all mean "not available here"
         if local:
             raise ModelNotFoundError(f"the folder {source!r} is not a complete model folder "

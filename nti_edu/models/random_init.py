@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from .portable import write_portable_text_encoder
+
 SD_SCHEDULER_CONFIG = {  # Stable Diffusion 1.x's scheduler_config.json (the schedule part)
     "_class_name": "DDIMScheduler", "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
     "num_train_timesteps": 1000, "clip_sample": False, "set_alpha_to_one": False, "steps_offset": 1,
@@ -82,6 +84,7 @@ def save_random_sd(folder: str | Path, seed: int = 0, unet_config: dict | None =
     AutoencoderKL(**TINY_VAE_CONFIG).save_pretrained(folder / "vae")
     clip = tiny_clip_config(vocab_size) | {"hidden_size": unet_config["cross_attention_dim"]}
     CLIPTextModel(CLIPTextConfig(**clip)).save_pretrained(folder / "text_encoder")
+    write_portable_text_encoder(folder / "text_encoder")  # the hub's key layout, as SD 1.5's own files
     (folder / "scheduler").mkdir(exist_ok=True)
     (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(SD_SCHEDULER_CONFIG, indent=2))
     (folder / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))

@@ -8,7 +8,9 @@ import shutil
 from pathlib import Path
 
 from .. import __version__
+from ..models.portable import write_portable_text_encoder
 from ..models.random_init import SD_SCHEDULER_CONFIG
+from ..world.tokenizer import save_tokenizer
 from .checkpoint import load_checkpoint
 from .vae import decoder_modules
 
@@ -50,7 +52,8 @@ def export_model(run_dir: Path, out_dir: Path, vae, text_encoder, unet, tokenize
     shutil.rmtree(tmp, ignore_errors=True)
     for name, module in (("vae", vae), ("unet", unet), ("text_encoder", text_encoder)):
         module.to("cpu").save_pretrained(tmp / name, safe_serialization=True)
-    tokenizer.save_pretrained(tmp / "tokenizer")
+    write_portable_text_encoder(tmp / "text_encoder")  # read alike by transformers 4 and 5
+    save_tokenizer(tmp / "tokenizer", tokenizer)  # loadable by transformers 4 and 5
     (tmp / "scheduler").mkdir()
     (tmp / "scheduler" / "scheduler_config.json").write_text(json.dumps(SD_SCHEDULER_CONFIG, indent=2) + "\n")
     steps = {"vae_steps": vae_state["step"], "unet_steps": unet_state["step"],

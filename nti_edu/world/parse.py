@@ -10,6 +10,16 @@ EXAMPLES = ("'a small red circle at the top left on a blue background', "
             "'a yellow face with sunglasses and a red hat on a green background'")
 
 
+# Words read as another: English writes "an" before a vowel ("an orange face"), the world's prompts
+# always "a"; the tokenizer's normalizer does the same, so both give the same tokens.
+ALIASES = {"an": "a"}
+
+
+def _words(text: str) -> list[str]:
+    """The prompt's words, lower case, with ``ALIASES`` applied."""
+    return [ALIASES.get(word, word) for word in text.lower().split()]
+
+
 def vocabulary() -> list[str]:
     """Every word the grammar uses, sorted."""
     words = {"a", "at", "the", "on", "background", "face", "with", "sunglasses", "and", "hat"}
@@ -22,7 +32,7 @@ class _Reader:
     """Walks through a prompt's words; every ``take`` names what it expected when it fails."""
 
     def __init__(self, text: str):
-        self.text, self.words, self.i = text, text.lower().split(), 0
+        self.text, self.words, self.i = text, _words(text), 0
 
     def peek(self, n: int = 1) -> str:
         return " ".join(self.words[self.i:self.i + n])
@@ -47,7 +57,7 @@ class _Reader:
 
 def _check_words(text: str) -> None:
     known = vocabulary()
-    for word in text.lower().split():
+    for word in _words(text):
         if word not in known:
             close = difflib.get_close_matches(word, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -90,7 +100,7 @@ def _read_background(r: _Reader) -> str:
 def parse_prompt(text: str) -> Scene:
     """The scene a prompt describes; a ValueError that says what was expected if it is not in the grammar.
 
-    Case and repeated spaces are ignored, as the tokenizer ignores them.
+    Case and repeated spaces are ignored, and "an" is read as "a", as the tokenizer does.
     """
     if not isinstance(text, str):
         raise ValueError(f"a prompt must be a string, got {type(text).__name__}")

@@ -3,17 +3,19 @@
 Each word of the vocabulary is one token; the prompt is wrapped in start and end tokens and padded
 to ``MODEL_MAX_LENGTH`` = 16: the longest prompt has 13 words, 15 tokens with start and end.
 Unknown words become "<|unk|>", which ``nti_edu.models.prompts`` turns into an error that names
-the closest known word. Built with the ``tokenizers`` library, wrapped as a transformers fast
-tokenizer, so ``AutoTokenizer.from_pretrained(folder)`` loads a saved copy.
+the closest known word. The world's prompts say "a" before every colour ("a orange face"); the
+normalizer reads the article "an" as "a", so "an orange face" gives the same tokens. Built with the
+``tokenizers`` library, wrapped as a transformers fast tokenizer, so ``AutoTokenizer.from_pretrained(folder)``
+loads a saved copy, in transformers 4 and 5 alike.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
 
-from .parse import vocabulary
+from .parse import ALIASES, vocabulary
 
 PAD, UNK, BOS, EOS = "<|pad|>", "<|unk|>", "<|startoftext|>", "<|endoftext|>"
 SPECIAL_TOKENS = (PAD, UNK, BOS, EOS)  # ids 0, 1, 2, 3; the world's words follow, sorted
@@ -23,7 +25,8 @@ MODEL_MAX_LENGTH = 16
 def _word_level() -> Tokenizer:
     vocab = {token: i for i, token in enumerate(list(SPECIAL_TOKENS) + vocabulary())}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
-    tok.normalizer = normalizers.Lowercase()
+    aliases = [normalizers.Replace(Regex(rf"\b{word}\b"), known) for word, known in ALIASES.items()]
+    tok.normalizer = normalizers.Sequence([normalizers.Lowercase(), *aliases])  # "An" -> "an" -> "a"
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.post_processor = processors.TemplateProcessing(
         single=f"{BOS} $A {EOS}", pair=f"{BOS} $A {EOS} $B {EOS}",
@@ -40,12 +43,13 @@ def build_tokenizer():
         model_max_length=MODEL_MAX_LENGTH, padding_side="right")
 
 
-def save_tokenizer(folder: str | Path) -> Path:
-    """Write the tokenizer to ``folder`` (created if needed) with ``save_pretrained``."""
+def save_tokenizer(folder: str | Path, tokenizer=None) -> Path:
+    """Write ``tokenizer`` (the world's when None) to ``folder`` (created if needed) with ``save_pretrained``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    build_tokenizer().save_pretrained(folder)
-    # transformers 5 writes its own class name; the older name loads in transformers 4 and 5 alike
+    (tokenizer or build_tokenizer()).save_pretrained(folder)
+    # transformers 5 writes its own class name, "TokenizersBackend", which transformers 4 cannot load;
+    # the older name loads in transformers 4 and 5 alike
     config_file = folder / "tokenizer_config.json"
     config = json.loads(config_file.read_text())
     config["tokenizer_class"] = "PreTrainedTokenizerFast"
