@@ -51,6 +51,17 @@ def test_more_steps_less_drift(tiny_model):
     assert errors[100] < 0.8 * errors[10], errors
 
 
+def test_a_float64_model_encodes_prompts_in_float32_and_computes_in_float64(model64):
+    """transformers 4's CLIP cannot run in float64 (its causal mask overflows), so ``to(float64)`` keeps the text
+    encoder in float32 and casts its embeddings; everything that inverts and samples is float64."""
+    assert model64.unet.dtype == model64.vae.dtype == torch.float64
+    assert model64.text_encoder.dtype == torch.float32
+    emb = model64.encode_prompt(["a photo of a cat", ""])  # (2, L, D)
+    assert emb.dtype == torch.float64 and torch.isfinite(emb).all()
+    x = torch.zeros(1, *model64.latent_shape, dtype=torch.float64)  # (1, C, h, w)
+    assert model64.predict_eps(x, 500, emb[:1]).dtype == torch.float64
+
+
 def test_end_to_end_from_saved_folder(tiny_model):
     """Image -> latent -> inversion -> reconstruction -> image, through the from_pretrained-loaded components."""
     s = tiny_model.image_size
@@ -64,5 +75,8 @@ def test_end_to_end_from_saved_folder(tiny_model):
         assert recon.shape == image.shape and torch.isfinite(recon).all()
         assert len(result.latents) == n + 1 and result.x_T.shape == (1, *tiny_model.latent_shape)
         quality[n], error[n] = psnr(recon, vae_only).item(), (x_0 - result.x_0).abs().mean().item()
-    # a random UNet is a poor denoiser, so the absolute PSNR is low; finer steps must still help
-    assert error[50] < 0.9 * error[5] and quality[50] > quality[5], (error, quality)
+    # a random UNet is a poor denoiser, so the absolute PSNR is low; finer steps must still bring the latent back
+    # closer. The image PSNR goes through a random decoder, which need not follow the latent error: with the same
+    # seed, diffusers 0.39's initialisation gave 17% less latent error at 50 steps and 0.4 dB less PSNR.
+    assert error[50] < 0.9 * error[5], (error, quality)
+    assert all(0 < q < 100 for q in quality.values()), quality

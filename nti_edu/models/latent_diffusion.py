@@ -54,10 +54,17 @@ class LatentDiffusion:
         return self.latent_shape[1] * self.vae_scale_factor
 
     def to(self, device=None, dtype=None) -> "LatentDiffusion":
-        for module in (self.unet, self.vae, self.text_encoder):
+        """Move every component; in ``dtype`` all but the text encoder, which computes in float32 at most.
+
+        transformers 4's CLIP builds its causal mask with float32's ``torch.full`` and cannot run in float64;
+        the prompt embeddings are inputs of the UNet, cast to its dtype (``encode_prompt``), so a float64
+        model is float64 wherever inversion and sampling compute.
+        """
+        text_dtype = torch.float32 if dtype == torch.float64 else dtype
+        for module, wanted in ((self.unet, dtype), (self.vae, dtype), (self.text_encoder, text_dtype)):
             module.to(device=device)
-            if dtype is not None and dtype != module.dtype:
-                module.to(dtype=dtype)
+            if wanted is not None and wanted != module.dtype:
+                module.to(dtype=wanted)
         return self
 
     # -- text ------------------------------------------------------------------------------
