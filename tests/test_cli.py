@@ -81,6 +81,22 @@ def test_invert_writes_a_consistent_result(tiny_model_dir, image_file, inverted,
     assert torch.equal(read_png(inverted / "reconstruction.png"), pil_to_tensor(tensor_to_pil(recon)))
 
 
+def test_invert_fast_is_the_same_inversion(tiny_model_dir, image_file, inverted, tmp_path):
+    """--fast runs nti_edu.fast's path: the same algorithm, so the same losses and reconstruction (up to
+    float32 rounding), and the saved settings say which path ran."""
+    out = tmp_path / "fast"
+    assert main(["invert", str(image_file), "--prompt", PROMPT, "--model", str(tiny_model_dir),
+                 "--steps", "4", "--inner-steps", "2", "--out", str(out), "-q", "--fast"]) == 0
+    fast, plain = (json.loads((d / "metrics.json").read_text()) for d in (out, inverted))
+    assert fast["fast"] is True and plain["fast"] is False
+    assert abs(fast["psnr_db"] - plain["psnr_db"]) < 0.01
+    model = load_model(str(tiny_model_dir))
+    fast_result, plain_result = load_result(out, model), load_result(inverted, model)
+    assert fast_result.settings["fast"]["cache"] is True and "fast" not in plain_result.settings
+    for mine, theirs in zip(fast_result.losses, plain_result.losses):
+        assert mine == pytest.approx(theirs, rel=1e-3)
+
+
 def test_invert_is_offline(tiny_model_dir, image_file, tmp_path, no_network):
     with pytest.raises(NetworkBlocked):  # the fixture does block
         socket.create_connection(("example.com", 80))

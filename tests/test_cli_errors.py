@@ -176,6 +176,14 @@ def test_steps_beyond_the_schedule(tiny_model_dir, image_file, tmp_path, capsys,
     assert_nothing_written(tmp_path / "out")
 
 
+def test_fast_is_for_null_text_only(tiny_model_dir, image_file, tmp_path, capsys):
+    code, line = run(capsys, ["invert", str(image_file), "--prompt", "a red circle", "--model", str(tiny_model_dir),
+                              "--method", "ddim", "--fast", "--out", str(tmp_path / "o")])
+    assert code == 2 and "--fast is for --method null-text" in line
+    assert not (tmp_path / "o").exists()
+
+
+
 @pytest.mark.parametrize("w", ["-1", "nan", "inf", "-inf", "lots"])
 def test_bad_guidance(tiny_model_dir, image_file, tmp_path, capsys, w):
     code, line = run(capsys, invert_args(tiny_model_dir, image_file, tmp_path / "out", f"--guidance={w}"))

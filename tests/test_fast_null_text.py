@@ -87,7 +87,6 @@ def early_stop_between(model, x):
     return min(first) + 0.25 * (max(first) - min(first))
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # trace=True is opt-in for this reason
 @pytest.mark.parametrize("cache, trace", [(False, False), (True, False), (False, True), (True, True)])
 def test_fast_is_the_readable_loop_in_float64_with_per_image_early_stop(model64, cache, trace):
     x = images(model64, 2, seed=3)
@@ -159,6 +158,41 @@ def test_divergence_names_its_step_with_or_without_per_step_reads(tiny_model, wi
     with pytest.raises(FloatingPointError, match=f"step 2 \\(t = {t_bad}\\).*pivotal loss holds NaN"):
         fast_null_text_inversion(model, images(model, 1), PROMPTS[0], num_steps=4, num_inner_steps=2,
                                  progress=False, callback=callback, trace=False)
+
+
+def test_trace_is_automatic_on_a_cpu_only_where_a_trace_is_exact(tiny_model):
+    """trace=None: on a CPU, eager, without autocast, and only for a UNet with no Python hooks and diffusers'
+    own attention processors (a trace would call either once, while recording)."""
+    from nti_edu.fast.settings import resolve
+    from nti_edu.p2p import AttentionStore
+    from nti_edu.p2p.processor import attention_control
+
+    model = copy.deepcopy(tiny_model)
+    assert resolve(model).trace and not resolve(model, trace=False).trace
+    assert not resolve(model, precision="bf16").trace  # autocast: eager
+    handle = model.unet.conv_out.register_forward_hook(lambda module, args, out: out)
+    assert not resolve(model).trace
+    handle.remove()
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(lambda module, args: None)
+    try:
+        assert not resolve(model).trace  # a hook on every module
+    finally:
+        handle.remove()
+    with attention_control(model.unet, AttentionStore(), model.latent_shape):
+        assert not resolve(model).trace
+    assert resolve(model).trace  # the original processors are back
+
+
+@pytest.mark.filterwarnings("error::DeprecationWarning")
+def test_the_automatic_trace_gives_the_eager_result_without_a_warning(tiny_model):
+    """TorchScript's deprecation is about nti_edu.fast, not the caller's code: it is not shown."""
+    x = images(tiny_model, 1)
+    kwargs = dict(num_steps=3, num_inner_steps=2, progress=False)
+    traced = fast_null_text_inversion(tiny_model, x, PROMPTS[0], **kwargs)
+    eager = fast_null_text_inversion(tiny_model, x, PROMPTS[0], trace=False, **kwargs)
+    assert traced.settings["fast"]["trace"] and not eager.settings["fast"]["trace"]
+    emb, loss = largest_differences(traced, eager)
+    assert emb <= 1e-5 and loss <= 1e-4
 
 
 def test_stop_flag_on_the_cpu_answers_at_once():

@@ -48,6 +48,8 @@ def test_the_embedded_section_on_the_cpu(quick_report):
     db = [float(cells[6]) for name, cells in rows.items() if "bf16" not in name]
     assert max(db) - min(db) < 0.01  # every float32 configuration reconstructs the same image
     assert "## Per inner iteration" in quick_report and "| 2 |" in quick_report.split("## Batched")[-1]
+    target = quick_report.split("Target: 50 x 10", 1)[1].split("\n", 1)[0]  # judged only on a 50 x 10 run
+    assert f"({speed.CPU_DEFAULT}): " in target and "**not judged: this run is 5 x 2" in target
 
 
 class FakeClock:

@@ -1,5 +1,7 @@
 """``nti-edu invert IMAGE --prompt TEXT --out DIR``: invert one image and check its reconstruction.
 
+``--fast`` runs null-text inversion on ``nti_edu.fast``'s path (the same algorithm and result).
+
 Writes to DIR: ``input.png`` (the image as the model sees it), ``reconstruction.png``,
 ``inversion.safetensors`` + ``inversion.json`` (``nti_edu.storage``: x_T, the pivots, the per-step
 null embeddings, settings and the model's fingerprint; ``nti-edu edit DIR`` reads them) and
@@ -12,6 +14,7 @@ import time
 from . import args as a
 from .common import IMAGE_RULES, MIN_SIDE_TEXT, add_model_arguments, check_prompt, check_steps, fit_to_model, \
     load, open_rgb, progress_bars, quality, save_png
+from .errors import CliError
 from .outputs import StagedOutputs
 
 METHODS = ("null-text", "ddim", "negative-prompt", "direct")
@@ -32,6 +35,9 @@ def add_parser(subparsers, parents) -> None:
                    help="guidance weight w to reconstruct and edit at (default 7.5); ddim also inverts at it")
     p.add_argument("--inner-steps", type=a.count, default=10,
                    help="null-text: Adam iterations per step at most (default 10, the paper's)")
+    p.add_argument("--fast", action="store_true",
+                   help="null-text: the same algorithm on nti_edu.fast's fast path (no host sync per inner "
+                        "iteration; CUDA graphs on a GPU); see benchmarks/README.md")
     p.add_argument("--out", required=True, help="output folder (created if needed)")
     add_model_arguments(p)
     p.set_defaults(run=run)
@@ -42,9 +48,11 @@ def run_method(model, image, args):
     progress = progress_bars(args)
     kwargs = {"num_steps": args.steps, "w": args.guidance, "progress": progress}
     if args.method == "null-text":
+        from ..fast import fast_null_text_inversion
         from ..null_text import null_text_inversion
 
-        return null_text_inversion(model, image, args.prompt, num_inner_steps=args.inner_steps, **kwargs)
+        method = fast_null_text_inversion if args.fast else null_text_inversion
+        return method(model, image, args.prompt, num_inner_steps=args.inner_steps, **kwargs)
     if args.method == "ddim":
         from ..inversion import invert
 
@@ -59,6 +67,8 @@ def run(args) -> dict:
     from ..reconstruction import reconstruct
     from ..storage import save_result
 
+    if args.fast and args.method != "null-text":
+        raise CliError(f"--fast is for --method null-text; --method {args.method} has no inner loop to speed up")
     img = open_rgb(args.image)  # 1. the cheap checks first: the file, the folder
     with StagedOutputs(args.out) as out:
         model = load(args)  # 2. then the model, and the checks that need it
@@ -68,14 +78,14 @@ def run(args) -> dict:
         start = time.perf_counter()
         result = run_method(model, image, args)  # 3. the work
         recon = reconstruct(model, result, progress=progress_bars(args))  # (1, 3, S, S)
-        metrics = {"method": args.method, "prompt": args.prompt, "num_steps": args.steps, "w": args.guidance,
+        metrics = {"method": args.method, "fast": args.fast, "prompt": args.prompt, "num_steps": args.steps, "w": args.guidance,
                    "model": model.name, "device": str(model.device), **quality(recon, image),
                    "seconds": round(time.perf_counter() - start, 2)}
         save_result(result, out.staging, model)
         save_png(image, out.path("input.png"))
         save_png(recon, out.path("reconstruction.png"))
         out.write_json("metrics.json", metrics)
-    print(f"{args.method} inversion, {args.steps} steps, w = {args.guidance:g}: reconstruction PSNR "
+    print(f"{args.method} inversion{' (fast path)' if args.fast else ''}, {args.steps} steps, w = {args.guidance:g}: reconstruction PSNR "
           f"{metrics['psnr_db']:.2f} dB" + (f", SSIM {metrics['ssim']:.3f}" if "ssim" in metrics else "")
           + f" ({metrics['seconds']:.1f} s) -> {args.out}")
     return metrics

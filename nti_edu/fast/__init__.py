@@ -3,8 +3,8 @@ waits for the host. ``nti_edu.null_text`` stays the readable reference; this pac
 the same signature and the same ``InversionResult`` (benchmarks/README.md: techniques and numbers).
 
     from nti_edu.fast import fast_null_text_inversion
-    result = fast_null_text_inversion(model, images, prompts)              # CPU: eager, cache, float32
-    result = fast_null_text_inversion(model, images, prompts, trace=True)  # CPU: + torch.jit.trace
+    result = fast_null_text_inversion(model, images, prompts)              # CPU: cache, trace, float32
+    result = fast_null_text_inversion(model, images, prompts, trace=False) # CPU: eager, cache, float32
     model = load_model(SD15_ID, device="cuda", dtype=torch.bfloat16)       # the weights are frozen
     result = fast_null_text_inversion(model, images, prompts)              # CUDA: graphs, bf16 UNet
 """

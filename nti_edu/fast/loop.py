@@ -9,8 +9,8 @@ What changes (see ``benchmarks/README.md`` for the measurements):
 3. reduced precision on request (``precision="bf16"``), with a float32 master copy of the null
    embedding, float32 Adam moments and a float32 DDIM step and loss;
 4. on CUDA, each inner iteration (forward, backward, Adam) is one replayed CUDA graph;
-5. on the eager path, the UNet's prompt-free part is computed once per sampling step, and on request
-   (``trace=True``) the UNet's call is replayed from a ``torch.jit.trace`` without diffusers' Python.
+5. on the eager path, the UNet's prompt-free part is computed once per sampling step, and on a CPU
+   the UNet's call is replayed from a ``torch.jit.trace`` without diffusers' Python.
 """
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def fast_null_text_inversion(model, images: torch.Tensor, prompts, *, num_steps:
                              progress: bool = True, callback=None, precision: str | None = None,
                              cuda_graph: bool | None = None, cache: bool | None = None,
                              channels_last: bool = False, compile: bool = False,
-                             trace: bool = False) -> InversionResult:
+                             trace: bool | None = None) -> InversionResult:
     """``null_text.null_text_inversion`` on the fast path: the same algorithm, arguments and result.
 
     precision: None (the model's dtype), "fp32", "bf16" or "fp16" (autocast of a float32 model; the
@@ -133,8 +133,8 @@ def fast_null_text_inversion(model, images: torch.Tensor, prompts, *, num_steps:
     CUDA graph (None: on CUDA). cache: reuse the UNet's prompt-free part per step (None: on the eager
     path). channels_last: NHWC convolutions (converts the UNet's weights' layout in place). compile:
     ``torch.compile`` the UNet (slow to compile; on a CPU it took minutes). trace: replay a
-    ``torch.jit.trace`` of the UNet's call (eager path, no autocast; about 20% faster on a CPU, but
-    TorchScript is deprecated since torch 2.13, hence opt-in).
+    ``torch.jit.trace`` of the UNet's call (eager path, no autocast; None: on a CPU, when the UNet has no
+    Python hooks or custom attention processors, which a trace would call only once; see ``tracing``).
     """
     check_settings(num_steps, num_inner_steps, lr, early_stop_eps)
     w = check_guidance(w)

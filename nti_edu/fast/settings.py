@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .tracing import traceable
+
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 FP16_LOSS_SCALE = 1024.0  # float16 gradients of a ~1e-3 loss fall below its normal range without it
 
@@ -22,7 +24,7 @@ class FastSettings:
     cache: bool  # reuse the UNet's prompt-free part within a sampling step (eager only)
     channels_last: bool  # convolutions in NHWC layout (the UNet's weights are converted in place)
     compile: bool  # torch.compile the UNet
-    trace: bool  # torch.jit.trace the UNet's call per input shapes (eager, no autocast; opt-in)
+    trace: bool  # torch.jit.trace the UNet's call per input shapes (eager, no autocast; automatic on a CPU)
 
     @property
     def loss_scale(self) -> float:
@@ -36,8 +38,9 @@ class FastSettings:
 
 
 def resolve(model, precision=None, cuda_graph=None, cache=None, channels_last=False, compile=False,
-            trace=False) -> FastSettings:
-    """Check the options and fill in the automatic ones (None): graphs on CUDA, the cache elsewhere."""
+            trace=None) -> FastSettings:
+    """Check the options and fill in the automatic ones (None): graphs on CUDA; elsewhere the cache, and
+    on a CPU the trace where it is exact (``tracing.traceable``)."""
     device, unet_dtype = model.device, model.dtype
     compute_dtype = compute_dtype_for(precision, unet_dtype)
     if cuda_graph is None:
@@ -48,6 +51,9 @@ def resolve(model, precision=None, cuda_graph=None, cache=None, channels_last=Fa
         cache = not cuda_graph and not compile
     if cache and (cuda_graph or compile):
         raise ValueError("cache=True works on the eager path only; it cannot be combined with cuda_graph or compile")
+    if trace is None:
+        trace = (device.type == "cpu" and not cuda_graph and not compile and compute_dtype == unet_dtype
+                 and hasattr(torch.jit, "trace") and traceable(model.unet))
     if trace and not hasattr(torch.jit, "trace"):
         raise ValueError("trace=True needs torch.jit.trace, which this torch no longer has; use trace=False")
     if trace and (cuda_graph or compile or compute_dtype != unet_dtype):
