@@ -183,7 +183,6 @@ def test_fast_is_for_null_text_only(tiny_model_dir, image_file, tmp_path, capsys
     assert not (tmp_path / "o").exists()
 
 
-
 @pytest.mark.parametrize("w", ["-1", "nan", "inf", "-inf", "lots"])
 def test_bad_guidance(tiny_model_dir, image_file, tmp_path, capsys, w):
     code, line = run(capsys, invert_args(tiny_model_dir, image_file, tmp_path / "out", f"--guidance={w}"))

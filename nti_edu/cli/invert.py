@@ -78,14 +78,15 @@ def run(args) -> dict:
         start = time.perf_counter()
         result = run_method(model, image, args)  # 3. the work
         recon = reconstruct(model, result, progress=progress_bars(args))  # (1, 3, S, S)
-        metrics = {"method": args.method, "fast": args.fast, "prompt": args.prompt, "num_steps": args.steps, "w": args.guidance,
-                   "model": model.name, "device": str(model.device), **quality(recon, image),
+        metrics = {"method": args.method, "fast": args.fast, "prompt": args.prompt, "num_steps": args.steps,
+                   "w": args.guidance, "model": model.name, "device": str(model.device), **quality(recon, image),
                    "seconds": round(time.perf_counter() - start, 2)}
         save_result(result, out.staging, model)
         save_png(image, out.path("input.png"))
         save_png(recon, out.path("reconstruction.png"))
         out.write_json("metrics.json", metrics)
-    print(f"{args.method} inversion{' (fast path)' if args.fast else ''}, {args.steps} steps, w = {args.guidance:g}: reconstruction PSNR "
+    path = " (fast path)" if args.fast else ""
+    print(f"{args.method} inversion{path}, {args.steps} steps, w = {args.guidance:g}: reconstruction PSNR "
           f"{metrics['psnr_db']:.2f} dB" + (f", SSIM {metrics['ssim']:.3f}" if "ssim" in metrics else "")
           + f" ({metrics['seconds']:.1f} s) -> {args.out}")
     return metrics

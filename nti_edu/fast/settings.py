@@ -51,12 +51,12 @@ def resolve(model, precision=None, cuda_graph=None, cache=None, channels_last=Fa
         cache = not cuda_graph and not compile
     if cache and (cuda_graph or compile):
         raise ValueError("cache=True works on the eager path only; it cannot be combined with cuda_graph or compile")
+    eager_exact = not (cuda_graph or compile or compute_dtype != unet_dtype)  # where a trace may replace a call
     if trace is None:
-        trace = (device.type == "cpu" and not cuda_graph and not compile and compute_dtype == unet_dtype
-                 and hasattr(torch.jit, "trace") and traceable(model.unet))
+        trace = device.type == "cpu" and eager_exact and hasattr(torch.jit, "trace") and traceable(model.unet)
     if trace and not hasattr(torch.jit, "trace"):
         raise ValueError("trace=True needs torch.jit.trace, which this torch no longer has; use trace=False")
-    if trace and (cuda_graph or compile or compute_dtype != unet_dtype):
+    if trace and not eager_exact:
         raise ValueError("trace=True works on the eager path without autocast only; it cannot be combined with "
                          "cuda_graph, compile or a precision below the model's dtype")
     work_dtype = torch.float64 if unet_dtype == torch.float64 else torch.float32
