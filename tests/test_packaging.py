@@ -1,7 +1,11 @@
 """environment.yml and pyproject.toml must describe the same environment."""
 import re
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI (the dev extra installs it there)
+    import tomli as tomllib
 
 import yaml
 
