@@ -12,25 +12,34 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def environment() -> dict:
+    """environment.yml, parsed."""
+    return yaml.safe_load((ROOT / "environment.yml").read_text())
+
+
+def project() -> dict:
+    """pyproject.toml's [project] table."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
 def test_environment_yml_installs_the_package_with_every_extra():
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    env = environment()
     pip_entries = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
     assert len(pip_entries) == 1 and "pip" in env["dependencies"]
     (spec,) = pip_entries[0]
     extras = re.fullmatch(r"-e \.\[(.*)\]", spec).group(1).split(",")
-    assert sorted(extras) == sorted(project["optional-dependencies"])
+    assert sorted(extras) == sorted(project()["optional-dependencies"])
 
 
 def test_environment_python_satisfies_requires_python():
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    env = environment()
     (python,) = [d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python=")]
     major, minor = map(int, python.split("=")[1].split(".")[:2])
-    floor = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    floor = project()["requires-python"]
     assert (major, minor) >= tuple(map(int, floor.lstrip(">=").split(".")))
 
 
 def test_torch_is_a_range_not_a_pin():
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    deps = project()["dependencies"]
     (torch_dep,) = [d for d in deps if d.startswith("torch")]
     assert ">=" in torch_dep and "==" not in torch_dep
