@@ -96,7 +96,7 @@ def sd15_shaped_model(device: str, folder: Path, unet: str = "full"):
     from diffusers import UNet2DConditionModel
 
     from nti_edu.models import load_model
-    from nti_edu.models.random_init import SD15_UNET_CONFIG, TINY_UNET_CONFIG, save_random_sd
+    from nti_edu.testing.random_init import SD15_UNET_CONFIG, TINY_UNET_CONFIG, save_random_sd
 
     config = SD15_UNET_CONFIG if unet == "full" else TINY_UNET_CONFIG
     width = {"cross_attention_dim": config["cross_attention_dim"]}
@@ -113,7 +113,7 @@ def embedded_model(device: str):
     """The trained embedded model if it exists, else random weights of its architecture."""
     from nti_edu.models import LatentDiffusion, load_model
     from nti_edu.models.loading import EMBEDDED_DIR
-    from nti_edu.models.random_init import SD_SCHEDULER_CONFIG
+    from nti_edu.testing.random_init import SD_SCHEDULER_CONFIG
     from nti_edu.schedule import NoiseSchedule
     from nti_edu.train.config import TrainConfig
     from nti_edu.train.diffusion import build_text_and_unet

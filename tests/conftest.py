@@ -12,7 +12,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A folder in SD's layout holding tiny random components (seed 0)."""
-    from nti_edu.models.random_init import save_random_sd
+    from nti_edu.testing.random_init import save_random_sd
 
     return save_random_sd(tmp_path_factory.mktemp("tiny_sd"), seed=0)
 

@@ -6,7 +6,7 @@ from diffusers import DDIMInverseScheduler, DDIMScheduler
 from nti_edu.ddim import ddim_inverse_step, ddim_step
 from nti_edu.guidance import guided_eps
 from nti_edu.inversion import ddim_invert
-from nti_edu.models.random_init import SD_SCHEDULER_CONFIG
+from nti_edu.models.sd15 import SD_SCHEDULER_CONFIG
 from nti_edu.sampling import ddim_sample
 from nti_edu.schedule import NoiseSchedule
 
@@ -89,7 +89,7 @@ def test_sampling_trajectory_matches_diffusers(tiny_model, eta):
 def test_inversion_trajectory_matches_ddim_inverse_scheduler(tiny_model, w):
     emb_cond, emb_null = tiny_model.encode_prompt(["a cat"]), tiny_model.null_embedding(1)
     x_0 = torch.randn(1, *tiny_model.latent_shape, generator=torch.Generator().manual_seed(5))
-    ours = ddim_invert(tiny_model, x_0, emb_cond, num_steps=15, w=w, emb_null=emb_null)
+    ours = ddim_invert(tiny_model, x_0, emb_cond, num_steps=15, w=w, emb_null=emb_null)[::-1]  # cleanest first
     ref = oracle(DDIMInverseScheduler)
     ref.set_timesteps(15)
     x, theirs = x_0, [x_0]

@@ -13,7 +13,7 @@ from nti_edu.fast.adam import AdamState, masked_adam_step
 from nti_edu.fast.inner import StopFlag
 from nti_edu.fast.unet_split import can_split, prompt_free_part, rest_of_unet
 from nti_edu.metrics import psnr
-from nti_edu.models.random_init import SD15_UNET_CONFIG, TINY_UNET_CONFIG
+from nti_edu.testing.random_init import SD15_UNET_CONFIG, TINY_UNET_CONFIG
 from nti_edu.null_text import null_text_inversion
 from nti_edu.reconstruction import reconstruct
 from nti_edu.train.config import unet_config

@@ -10,7 +10,7 @@ from diffusers import AutoencoderKL
 from nti_edu.evaluator import load_evaluator
 from nti_edu.metrics import psnr
 from nti_edu.models import LatentDiffusion
-from nti_edu.models.random_init import TINY_VAE_CONFIG
+from nti_edu.testing.random_init import TINY_VAE_CONFIG
 from nti_edu.null_text import global_null_text_inversion, pivots
 from nti_edu.world import heldout_seeds, make_batch
 

@@ -13,9 +13,9 @@ import torch
 
 from ..schedule import NoiseSchedule
 from .latent_diffusion import LatentDiffusion
+from .sd15 import SD15_ID
 
 EMBEDDED = "embedded"
-SD15_ID = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "assets" / "embedded"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..models.portable import write_portable_text_encoder
-from ..models.random_init import SD_SCHEDULER_CONFIG
+from ..models.sd15 import SD_SCHEDULER_CONFIG
 from ..world.tokenizer import save_tokenizer
 from .checkpoint import load_checkpoint
 from .vae import decoder_modules

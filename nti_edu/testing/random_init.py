@@ -2,8 +2,8 @@
 
 Nothing can be downloaded here, so tests build tiny seeded components of SD's architecture (as
 diffusers' own pipeline tests do), save them in SD's folder layout and load them back through the real
-``from_pretrained`` path. ``SD15_UNET_CONFIG`` is Stable Diffusion 1.5's public UNet config: a random
-UNet of that shape costs the same per call as the real one.
+``from_pretrained`` path. ``save_random_sd(..., unet_config=SD15_UNET_CONFIG)`` (SD 1.5's public UNet
+config, from ``nti_edu.models.sd15``) gives a random UNet that costs the same per call as the real one.
 """
 from __future__ import annotations
 
@@ -13,18 +13,9 @@ from pathlib import Path
 
 import torch
 
-from .portable import write_portable_text_encoder
-
-SD_SCHEDULER_CONFIG = {  # Stable Diffusion 1.x's scheduler_config.json (the schedule part)
-    "_class_name": "DDIMScheduler", "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
-    "num_train_timesteps": 1000, "clip_sample": False, "set_alpha_to_one": False, "steps_offset": 1,
-    "prediction_type": "epsilon"}
-
-SD15_UNET_CONFIG = {  # stable-diffusion-v1-5/unet/config.json
-    "sample_size": 64, "in_channels": 4, "out_channels": 4, "layers_per_block": 2,
-    "block_out_channels": (320, 640, 1280, 1280), "cross_attention_dim": 768, "attention_head_dim": 8,
-    "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-    "up_block_types": ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3, "norm_num_groups": 32}
+from ..models.portable import write_portable_text_encoder
+from ..models.sd15 import SD15_UNET_CONFIG, SD_SCHEDULER_CONFIG  # noqa: F401 (re-exported for tests)
+from .clip_tokenizer import byte_level_alphabet
 
 TINY_UNET_CONFIG = {  # diffusers' pipeline tests use the same shape
     "sample_size": 16, "in_channels": 4, "out_channels": 4, "layers_per_block": 1,
@@ -41,13 +32,6 @@ def tiny_clip_config(vocab_size: int) -> dict:
     return {"vocab_size": vocab_size, "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
             "num_attention_heads": 4, "max_position_embeddings": 77, "projection_dim": 32,
             "bos_token_id": vocab_size - 2, "eos_token_id": vocab_size - 1, "pad_token_id": vocab_size - 1}
-
-
-def byte_level_alphabet() -> list[str]:
-    """The 256 printable stand-ins for bytes used by GPT-2 and CLIP byte-level BPE."""
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    extra = [b for b in range(256) if b not in keep]
-    return [chr(b) for b in keep] + [chr(256 + i) for i in range(len(extra))]
 
 
 def write_tiny_clip_tokenizer(folder: Path) -> int:
