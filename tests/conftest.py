@@ -35,6 +35,22 @@ def model64(tiny_model):
     return copy.deepcopy(tiny_model).to(dtype=torch.float64)
 
 
+@pytest.fixture(scope="session")
+def clip_tokenizer_dir():
+    """Stable Diffusion 1.x's real CLIP tokenizer folder, built once from open_clip's merges (nti_edu.testing)."""
+    from nti_edu.testing.clip_tokenizer import built_tokenizer_dir
+
+    return built_tokenizer_dir()
+
+
+@pytest.fixture(scope="session")
+def sd15_standin_dir(tmp_path_factory):
+    """A folder in SD's layout holding the SD-1.5-shaped stand-in (small widths, seed 0)."""
+    from nti_edu.testing import save_sd15_standin
+
+    return save_sd15_standin(tmp_path_factory.mktemp("sd15_standin"), seed=0)
+
+
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
 
