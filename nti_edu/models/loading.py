@@ -59,15 +59,31 @@ def _read_schedule(source: str, local: bool) -> NoiseSchedule:
     return NoiseSchedule.from_file(hf_hub_download(source, "scheduler_config.json", subfolder="scheduler"))
 
 
-def load_components(source: str):
-    """(unet, vae, text_encoder, tokenizer, schedule) from a local folder or a hub id."""
+def _has_variant(folder: Path, variant: str) -> bool:
+    return any(f".{variant}." in path.name for path in folder.glob("*"))
+
+
+def _from_pretrained(cls, source: str, folder: str, variant: str | None, local: bool):
+    """``cls.from_pretrained`` of one component: the variant's weight files (e.g. ``*.fp16.safetensors``, half
+    the download) where the folder or hub repo has them, else the default ones."""
+    if variant and (_has_variant(Path(source) / folder, variant) if local else True):
+        try:
+            return cls.from_pretrained(source, subfolder=folder, variant=variant, output_loading_info=True)
+        except OSError:  # the hub repo has no such variant (or no network: the default load says so)
+            pass
+    return cls.from_pretrained(source, subfolder=folder, output_loading_info=True)
+
+
+def load_components(source: str, variant: str | None = None):
+    """(unet, vae, text_encoder, tokenizer, schedule) from a local folder or a hub id; ``variant="fp16"`` reads
+    the half-precision weight files where they exist."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import AutoTokenizer, CLIPTextModel
 
     local = Path(source).is_dir()
     try:
         unet, vae, text_encoder = (
-            _all_weights_loaded(folder, cls.from_pretrained(source, subfolder=folder, output_loading_info=True))
+            _all_weights_loaded(folder, _from_pretrained(cls, source, folder, variant, local))
             for folder, cls in (("unet", UNet2DConditionModel), ("vae", AutoencoderKL), ("text_encoder", CLIPTextModel)))
         tokenizer = AutoTokenizer.from_pretrained(source, subfolder="tokenizer")
         schedule = _read_schedule(source, local)
@@ -81,15 +97,40 @@ def load_components(source: str):
     return unet, vae, text_encoder, tokenizer, schedule
 
 
-def load_model(source: str = EMBEDDED, device=None, dtype: torch.dtype = torch.float32) -> LatentDiffusion:
+def auto_dtype(device=None) -> torch.dtype:
+    """The dtype a model computes in by default on ``device``: float32 on the CPU (and anything but CUDA);
+    on CUDA, bfloat16 from compute capability 8.0 (Ampere and later: A100, L4, H100), float16 before (Colab's free
+    T4 is 7.5). ``torch.cuda.is_bf16_supported()`` is not the test: it is True on a T4, where bfloat16 is emulated."""
+    device = torch.device(device if device is not None else "cpu")
+    if device.type != "cuda":
+        return torch.float32
+    major, _ = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if major >= 8 else torch.float16
+
+
+def resolve_dtype(dtype, device=None) -> torch.dtype:
+    """``"auto"`` as ``auto_dtype(device)``; a floating torch.dtype as it is; anything else a ValueError."""
+    if isinstance(dtype, str) and dtype == "auto":
+        return auto_dtype(device)
+    if isinstance(dtype, torch.dtype) and dtype.is_floating_point:
+        return dtype
+    raise ValueError(f"dtype must be 'auto' or a floating torch dtype (torch.float32, torch.float16, "
+                     f"torch.bfloat16, torch.float64), got {dtype!r}")
+
+
+def load_model(source: str = EMBEDDED, device=None, dtype="auto") -> LatentDiffusion:
     """Load ``"embedded"`` (the default, offline), a hub id such as ``SD15_ID``, or a local folder.
 
-    float32 is the default (as on CPU in diffusers); pass ``dtype=torch.float16`` on a GPU for SD.
+    ``dtype="auto"`` (the default) picks by device (``auto_dtype``): float32 on the CPU, as diffusers does,
+    float16 on a T4-class GPU, bfloat16 on Ampere and later; pass a torch dtype to choose. Half-precision loads
+    read the ``fp16`` weight variant where the model has one (SD 1.5: about 2 GB instead of 4).
     """
     if not isinstance(source, str) or not source:
         raise ValueError(f"model must be 'embedded', a hub id or a folder path, got {source!r}")
+    dtype = resolve_dtype(dtype, device)
     path = str(embedded_dir()) if source == EMBEDDED else source
-    unet, vae, text_encoder, tokenizer, schedule = load_components(path)
+    variant = "fp16" if dtype in (torch.float16, torch.bfloat16) else None
+    unet, vae, text_encoder, tokenizer, schedule = load_components(path, variant=variant)
     model = LatentDiffusion(unet, vae, text_encoder, tokenizer, schedule, name=_model_name(source, path))
     return model.to(device=device, dtype=dtype)
 
