@@ -114,11 +114,12 @@ def test_hub_variant_missing_falls_back(monkeypatch):
 
     class Component:
         @classmethod
-        def from_pretrained(cls, source, subfolder, variant=None, output_loading_info=True):
+        def from_pretrained(cls, source, subfolder, variant=None, output_loading_info=True, torch_dtype=None):
             calls.append(variant)
             if variant is not None:
                 raise OSError(f"no file named diffusion_pytorch_model.{variant}.safetensors")
             return "default weights", {}
 
-    assert loading._from_pretrained(Component, "some/repo", "unet", "fp16", local=False) == ("default weights", {})
+    loaded = loading._from_pretrained(Component, "some/repo", "unet", "fp16", local=False, torch_dtype=torch.float16)
+    assert loaded == ("default weights", {})
     assert calls == ["fp16", None]

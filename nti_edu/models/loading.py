@@ -63,28 +63,30 @@ def _has_variant(folder: Path, variant: str) -> bool:
     return any(f".{variant}." in path.name for path in folder.glob("*"))
 
 
-def _from_pretrained(cls, source: str, folder: str, variant: str | None, local: bool):
+def _from_pretrained(cls, source: str, folder: str, variant: str | None, local: bool, **kwargs):
     """``cls.from_pretrained`` of one component: the variant's weight files (e.g. ``*.fp16.safetensors``, half
     the download) where the folder or hub repo has them, else the default ones."""
     if variant and (_has_variant(Path(source) / folder, variant) if local else True):
         try:
-            return cls.from_pretrained(source, subfolder=folder, variant=variant, output_loading_info=True)
+            return cls.from_pretrained(source, subfolder=folder, variant=variant, output_loading_info=True, **kwargs)
         except OSError:  # the hub repo has no such variant (or no network: the default load says so)
             pass
-    return cls.from_pretrained(source, subfolder=folder, output_loading_info=True)
+    return cls.from_pretrained(source, subfolder=folder, output_loading_info=True, **kwargs)
 
 
-def load_components(source: str, variant: str | None = None):
+def load_components(source: str, variant: str | None = None, dtype: torch.dtype | None = None):
     """(unet, vae, text_encoder, tokenizer, schedule) from a local folder or a hub id; ``variant="fp16"`` reads
-    the half-precision weight files where they exist."""
+    the half-precision weight files where they exist. The UNet and VAE are created in ``dtype`` (diffusers
+    warns about casting them afterwards, and half the memory is needed); the text encoder as saved."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import AutoTokenizer, CLIPTextModel
 
     local = Path(source).is_dir()
     try:
         unet, vae, text_encoder = (
-            _all_weights_loaded(folder, _from_pretrained(cls, source, folder, variant, local))
-            for folder, cls in (("unet", UNet2DConditionModel), ("vae", AutoencoderKL), ("text_encoder", CLIPTextModel)))
+            _all_weights_loaded(folder, _from_pretrained(cls, source, folder, variant, local, **kwargs))
+            for folder, cls, kwargs in (("unet", UNet2DConditionModel, {"torch_dtype": dtype}),
+                                        ("vae", AutoencoderKL, {"torch_dtype": dtype}), ("text_encoder", CLIPTextModel, {})))
         tokenizer = AutoTokenizer.from_pretrained(source, subfolder="tokenizer")
         schedule = _read_schedule(source, local)
     except WeightsMismatchError:
@@ -130,7 +132,7 @@ def load_model(source: str = EMBEDDED, device=None, dtype="auto") -> LatentDiffu
     dtype = resolve_dtype(dtype, device)
     path = str(embedded_dir()) if source == EMBEDDED else source
     variant = "fp16" if dtype in (torch.float16, torch.bfloat16) else None
-    unet, vae, text_encoder, tokenizer, schedule = load_components(path, variant=variant)
+    unet, vae, text_encoder, tokenizer, schedule = load_components(path, variant=variant, dtype=dtype)
     model = LatentDiffusion(unet, vae, text_encoder, tokenizer, schedule, name=_model_name(source, path))
     return model.to(device=device, dtype=dtype)
 
