@@ -107,6 +107,7 @@ def built_tokenizer_dir() -> Path:
     folder = cache_dir() / "clip-vit-large-patch14-tokenizer"
     if not (folder / "tokenizer_config.json").exists():
         merges = read_merges(open_clip_files() / MERGES_FILE)
+        cache_dir().mkdir(parents=True, exist_ok=True)  # not made yet where open_clip is installed
         tmp = Path(tempfile.mkdtemp(dir=cache_dir()))
         (tmp / "vocab.json").write_text(json.dumps(clip_vocab(merges), ensure_ascii=False))
         (tmp / "merges.txt").write_text("#version: 0.2\n" + "\n".join(" ".join(p) for p in merges) + "\n")
