@@ -114,3 +114,11 @@ def test_library_never_imports_testing():
     assert offenders == []
     assert "..testing" in imported_modules(ast.parse("from .. import testing"))  # the check sees relative imports
     assert "..testing" in imported_modules(ast.parse("from ..testing import save_sd15_standin"))
+
+
+def test_command_line_refuses_unknown_widths(capsys, tmp_path):
+    from nti_edu.testing.sd15_standin import main
+
+    with pytest.raises(SystemExit):
+        main([str(tmp_path), "--widths", "large"])
+    assert "invalid choice: 'large'" in capsys.readouterr().err and not any(tmp_path.iterdir())

@@ -52,3 +52,15 @@ def save_sd15_standin(folder: str | Path, seed: int = 0, widths: str = "small") 
     index = {"_class_name": "StableDiffusionPipeline", "nti_edu_standin": f"sd15 {widths} widths, seed {seed}"}
     (folder / "model_index.json").write_text(json.dumps(index, indent=2))
     return folder
+
+
+def main(argv=None) -> None:
+    """``python -m nti_edu.testing FOLDER [--seed 0] [--widths small|sd15]``: write the stand-in."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write the SD-1.5 stand-in (random weights) into FOLDER.")
+    parser.add_argument("folder")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--widths", choices=sorted(WIDTHS), default="small")
+    args = parser.parse_args(argv)
+    print(save_sd15_standin(args.folder, seed=args.seed, widths=args.widths))

@@ -1,0 +1,4 @@
+"""``python -m nti_edu.testing FOLDER [--seed 0] [--widths small|sd15]``: write the SD-1.5 stand-in into FOLDER."""
+from .sd15_standin import main
+
+main()
