@@ -9,6 +9,10 @@ Conversion rule (any PIL mode becomes 8-bit RGB):
 Size rule: the largest centred square is cropped, then resized to the model's side S (Lanczos when
 shrinking, bicubic when enlarging). Sides under ``MIN_SIDE`` pixels are refused, and so are images
 over PIL's decompression-bomb limit.
+
+Damaged files (empty, cut short, another kind of file, flipped bits that break a PNG's checksums) are
+an ``ImageError`` naming the file. A JPEG has no checksum: flipped bits in its data decode as other
+pixels and cannot be told from an image.
 """
 from __future__ import annotations
 
@@ -30,6 +34,8 @@ def open_image(path: str | Path) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such image file: {path}")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path} is empty (0 bytes), not an image")
     try:
         with Image.open(path) as img:
             img.load()  # decode now, so that truncated files fail here
@@ -38,6 +44,8 @@ def open_image(path: str | Path) -> Image.Image:
         raise ImageError(f"{path} is not an image file PIL can read") from err
     except Image.DecompressionBombError as err:
         raise ImageError(f"{path} is too large to decode safely ({err})") from err
+    except PermissionError:
+        raise  # the CLI reports it as "PATH: Permission denied"
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageError(f"{path} could not be decoded (truncated or corrupt?): {err}") from err
 

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import torch
 
+from ..files import DamagedFileError, check_folder, check_json_files, check_weight_files
 from ..schedule import NoiseSchedule
 from .latent_diffusion import LatentDiffusion
 from .sd15 import SD15_ID
 
 EMBEDDED = "embedded"
+COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "assets" / "embedded"
 
 
@@ -82,6 +84,8 @@ def load_components(source: str, variant: str | None = None, dtype: torch.dtype 
     from transformers import AutoTokenizer, CLIPTextModel
 
     local = Path(source).is_dir()
+    if local:
+        check_files(Path(source))
     try:
         unet, vae, text_encoder = (
             _all_weights_loaded(folder, _from_pretrained(cls, source, folder, variant, local, **kwargs))
@@ -92,11 +96,24 @@ def load_components(source: str, variant: str | None = None, dtype: torch.dtype 
     except WeightsMismatchError:
         raise
     except Exception as err:  # hub, network and file errors all mean "not available here"
+        if local and all((Path(source) / part).is_dir() for part in COMPONENTS):
+            raise DamagedFileError(f"a file of the model folder {source!r} is damaged or unreadable: {err}") from err
         if local:
             raise ModelNotFoundError(f"the folder {source!r} is not a complete model folder "
-                                     f"(unet/, vae/, text_encoder/, tokenizer/, scheduler/): {err}") from err
+                                     f"({', '.join(c + '/' for c in COMPONENTS)}): {err}") from err
         raise _not_found(source, err) from err
     return unet, vae, text_encoder, tokenizer, schedule
+
+
+def check_files(folder: Path) -> None:
+    """A DamagedFileError naming the first damaged file of a model folder: every file against checksums.json where
+    there is one (the embedded model, exported ones), then every JSON file and safetensors header (from_pretrained's
+    own errors seldom name the file)."""
+    remedy = ("reinstall nti_edu (pip install --force-reinstall nti_edu)" if folder.resolve() == EMBEDDED_DIR
+              else "copy or export the model folder again")
+    check_folder(folder, remedy)
+    check_json_files(folder)
+    check_weight_files(folder, remedy)
 
 
 def auto_dtype(device=None) -> torch.dtype:
