@@ -56,6 +56,11 @@ class NoiseSchedule:
                 raise ValueError(f"scheduler config option {bad!r} is not supported by nti_edu")
         if config.get("prediction_type", "epsilon") != "epsilon":
             raise ValueError(f"only epsilon-prediction models are supported, got {config['prediction_type']!r}")
+        if config.get("timestep_spacing", "leading") != "leading":  # diffusers' DDIMScheduler default: "leading"
+            raise ValueError(f"scheduler config timestep_spacing {config['timestep_spacing']!r} is not supported: "
+                             "nti_edu places the inference timesteps as Stable Diffusion 1.x does, \"leading\" "
+                             "(t = i * T // N + steps_offset); a \"trailing\" or \"linspace\" model would get the "
+                             "wrong timesteps")
         return cls.create(**{k: config[k] for k in keys if k in config})
 
     @classmethod

@@ -53,12 +53,22 @@ def _not_found(source: str, err: Exception) -> ModelNotFoundError:
         f"its path, or use the embedded model: load_model('embedded').")
 
 
+class UnsupportedScheduleError(ValueError):
+    """A scheduler config that asks for what nti_edu does not do (e.g. "trailing" timesteps); names the file."""
+
+
 def _read_schedule(source: str, local: bool) -> NoiseSchedule:
     if local:
-        return NoiseSchedule.from_file(Path(source) / "scheduler" / "scheduler_config.json")
-    from huggingface_hub import hf_hub_download
+        path = Path(source) / "scheduler" / "scheduler_config.json"
+    else:
+        from huggingface_hub import hf_hub_download
 
-    return NoiseSchedule.from_file(hf_hub_download(source, "scheduler_config.json", subfolder="scheduler"))
+        path = Path(hf_hub_download(source, "scheduler_config.json", subfolder="scheduler"))
+    config = json.loads(path.read_text())
+    try:
+        return NoiseSchedule.from_config(config)
+    except ValueError as err:  # said as it is, not as "could not load"
+        raise UnsupportedScheduleError(f"{path}: {err}") from None
 
 
 def _has_variant(folder: Path, variant: str) -> bool:
@@ -93,7 +103,7 @@ def load_components(source: str, variant: str | None = None, dtype: torch.dtype 
                                         ("vae", AutoencoderKL, {"torch_dtype": dtype}), ("text_encoder", CLIPTextModel, {})))
         tokenizer = AutoTokenizer.from_pretrained(source, subfolder="tokenizer")
         schedule = _read_schedule(source, local)
-    except WeightsMismatchError:
+    except (WeightsMismatchError, UnsupportedScheduleError):
         raise
     except Exception as err:  # hub, network and file errors all mean "not available here"
         if local and all((Path(source) / part).is_dir() for part in COMPONENTS):

@@ -111,7 +111,9 @@ class AttentionEdit(AttentionStore):
     where 0) times ``weights`` (re-weighting), during the ``cross_replace_steps`` window. Self-attention:
     target := source during the ``self_replace_steps`` window, in layers of at most a quarter of the
     latent's pixels (the official code: 32 x 32 of SD's 64 x 64). ``local_blend`` (a LocalBlend)
-    restricts the change to where the chosen words are.
+    restricts the change to where the chosen words are. The cross-attention maps are stored (for the local
+    blend's mask) as the UNet uses them, after the injection: the official ``AttentionControlEdit.forward``
+    hands the tensor to its ``AttentionStore`` and then overwrites the target's rows of that same tensor.
     """
 
     def __init__(self, tokenizer, source: str, target: str, num_steps: int, mapper, token_alpha, *,
@@ -138,15 +140,15 @@ class AttentionEdit(AttentionStore):
         if n != 4:
             raise ValueError(f"an attention edit needs the UNet batch [null source, null target, cond source, "
                              f"cond target], got {n} images; run it through nti_edu.editing.edit")
-        if is_cross:
-            self.store(probs, name, heads)
         base, target = probs.view(4, heads, *probs.shape[1:])[2:]  # 2 x (heads, P, K)
         new = self.edit_cross(base, target) if is_cross else self.edit_self(base, target)
-        if new is target:
-            return probs
-        out = probs.view(4, heads, *probs.shape[1:]).clone()  # (4, heads, P, K)
-        out[3] = new
-        return out.view_as(probs)
+        if new is not target:
+            out = probs.view(4, heads, *probs.shape[1:]).clone()  # (4, heads, P, K)
+            out[3] = new
+            probs = out.view_as(probs)
+        if is_cross:  # after the injection, as in the official code, whose store keeps the tensor it then edits in
+            self.store(probs, name, heads)  # place: in the window, a swapped word's map is the source word's
+        return probs
 
     def edit_cross(self, base, target):
         """Cross-attention of the target, (heads, P, L), at the current step."""
