@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from . import demo, edit, invert, sweep
-from .args import OneLineParser
+from ..threads import set_threads
+from .args import OneLineParser, positive_count
 from .errors import INTERRUPTED, OK, PROG, describe, print_error, status_of
 
 COMMANDS = (demo, invert, edit, sweep)
@@ -29,6 +30,10 @@ def build_parser() -> OneLineParser:
     common = OneLineParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     common.add_argument("--traceback", action="store_true", help="show the full traceback of an error")
+    common.add_argument("--threads", type=positive_count, default=None, metavar="N",
+                        help="CPU threads for PyTorch (default: the CPUs this process may use, from its affinity "
+                             "and cgroup quota; idle threads sleep rather than spin, so a shared machine stays fair: "
+                             "nti_edu/threads.py)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                        parser_class=OneLineParser)
     for command in COMMANDS:
@@ -48,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help, --version, or a usage error already reported in one line
         return exit_.code if isinstance(exit_.code, int) else OK
+    if getattr(args, "threads", None):
+        set_threads(args.threads)  # before torch is imported by the command
     try:
         args.run(args)
     except (Exception, KeyboardInterrupt) as err:
