@@ -9,11 +9,13 @@ One switch at the top of every notebook picks the model, and the same cells then
   with a prompt that describes it and, for the editing notebooks, an edited prompt:
   ``MY_IMAGES = [("path/or/url.jpg", "a cat sitting next to a mirror", "a tiger sitting next to a mirror")]``.
 
-When the environment variable ``NTI_EDU_MODEL`` holds a model folder, it replaces the switch's model
-(the tests execute the notebooks with a tiny random model this way); the images stay the world's.
+When the environment variable ``NTI_EDU_MODEL`` holds a model folder, it replaces the switch's model and
+nothing else: ``"embedded"`` keeps the world's images, ``"sd15"`` takes MY_IMAGES (the tests execute the
+notebooks this way with tiny random models and with the SD-1.5 stand-in of ``nti_edu.testing``).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import urllib.parse
 import urllib.request
@@ -81,11 +83,12 @@ def world_examples(n: int, image_size: int, where: Callable | None = None, start
 
 
 def fetch(path_or_url: str) -> Path:
-    """A local path as it is; an http(s) URL downloaded once into ``IMAGE_CACHE``."""
+    """A local path as it is; an http(s) URL downloaded once into ``IMAGE_CACHE`` (two URLs that end in the
+    same file name are kept apart)."""
     if not urllib.parse.urlparse(str(path_or_url)).scheme.startswith("http"):
         return Path(path_or_url)
     name = Path(urllib.parse.urlparse(path_or_url).path).name or "image"
-    target = IMAGE_CACHE / name
+    target = IMAGE_CACHE / f"{hashlib.sha256(path_or_url.encode()).hexdigest()[:12]}-{name}"  # one file per URL
     if not target.is_file():
         IMAGE_CACHE.mkdir(parents=True, exist_ok=True)
         urllib.request.urlretrieve(path_or_url, target)
@@ -103,8 +106,9 @@ def user_examples(user_images: Sequence[tuple], n: int, image_size: int):
 
 
 def uses_world(choice: str) -> bool:
-    """True when the notebook's images and prompts come from the synthetic world (not from MY_IMAGES)."""
-    return check_choice(choice) != "sd15" or bool(os.environ.get(ENV_MODEL))
+    """True when the notebook's images and prompts come from the synthetic world (not from MY_IMAGES): for every
+    choice but ``"sd15"``, whichever model ``NTI_EDU_MODEL`` loads."""
+    return check_choice(choice) != "sd15"
 
 
 def edit_applies(kind: str) -> Callable:

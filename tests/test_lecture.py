@@ -26,7 +26,7 @@ def test_model_source_follows_the_switch_unless_overridden(no_override, monkeypa
         lecture.model_source("sd")
     monkeypatch.setenv(lecture.ENV_MODEL, "/some/folder")
     assert lecture.model_source("sd15") == "/some/folder"
-    assert lecture.uses_world("sd15")
+    assert not lecture.uses_world("sd15") and lecture.uses_world("embedded")  # the images follow the switch
 
 
 def test_world_examples_are_held_out_filtered_and_resized():
@@ -73,9 +73,10 @@ def test_user_images_for_stable_diffusion(no_override, tmp_path):
 def test_fetch_keeps_paths_and_caches_urls(tmp_path, monkeypatch):
     assert lecture.fetch("pictures/cat.jpg") == lecture.Path("pictures/cat.jpg")
     monkeypatch.setattr(lecture, "IMAGE_CACHE", tmp_path)
-    cached = tmp_path / "cat.jpeg"
+    url = "https://example.org/images/cat.jpeg?size=large"
+    cached = tmp_path / f"{lecture.hashlib.sha256(url.encode()).hexdigest()[:12]}-cat.jpeg"
     cached.write_bytes(b"already here")  # a cached download is not fetched again (no network in tests)
-    assert lecture.fetch("https://example.org/images/cat.jpeg?size=large") == cached
+    assert lecture.fetch(url) == cached
 
 
 def test_kept_words(no_override):
