@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -78,7 +79,8 @@ def contended(command: list[str], env: dict, timeout: float) -> float:
         load.wait()
 
 
-def measure(rows, repeats: int, timeout: float) -> dict:
+def measure(rows, repeats: int, timeout: float, report=None) -> dict:
+    """Times per row and condition; ``report(times, r)`` after every repeat (a table even from a cut-short run)."""
     times = {i: {"alone": [], "contended": []} for i in range(len(rows))}
     for r in range(repeats):
         for i, (entry, variant, command, env) in enumerate(rows):
@@ -86,6 +88,8 @@ def measure(rows, repeats: int, timeout: float) -> dict:
                 run = timed if condition == "alone" else contended
                 times[i][condition].append(run(command, env, timeout))
                 print(f"repeat {r + 1}: {entry}, {variant}, {condition}: {times[i][condition][-1]:.1f} s", flush=True)
+        if report:
+            report(times, r + 1)
     return times
 
 
@@ -97,7 +101,7 @@ def table(rows, times: dict, repeats: int, loads: tuple) -> str:
              "| entry point | threads | alone (s) | contended (s) | contended / alone |", "|---|---|---|---|---|"]
     for i, (entry, variant, _, _) in enumerate(rows):
         alone, busy = statistics.median(times[i]["alone"]), statistics.median(times[i]["contended"])
-        lines.append(f"| {entry} | {variant} | {alone:.1f} | {busy:.1f} | {busy / alone:.1f}x |")
+        lines.append(f"| {entry} | {variant} | {alone:.1f} | {busy:.1f} | {busy / alone:.1f}x |")  # inf: stopped
     return "\n".join(lines) + "\n"
 
 
@@ -116,10 +120,12 @@ def main(argv=None) -> None:
         if args.only:
             rows = [rows[int(i)] for i in args.only.split(",")]
         before = os.getloadavg()[0]
-        times = measure(rows, args.repeats, args.timeout)
-        text = table(rows, times, args.repeats, (before, os.getloadavg()[0]))
-    args.out.write_text(text)
-    print(text)
+
+        def report(times, done):
+            args.out.write_text(table(rows, times, done, (before, os.getloadavg()[0])))
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so that the background load is killed too
+        measure(rows, args.repeats, args.timeout, report)
+    print(args.out.read_text())
 
 
 if __name__ == "__main__":

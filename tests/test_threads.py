@@ -37,7 +37,7 @@ def test_configure_fills_only_what_is_unset():
     assert env["OMP_NUM_THREADS"] == "3" and env["OMP_WAIT_POLICY"] == "PASSIVE"
     env = {"NTI_EDU_THREADS": "off"}
     assert threads.configure(env) == {} and env == {"NTI_EDU_THREADS": "off"}
-    with pytest.raises(ValueError, match="whole number >= 1"):
+    with pytest.raises(ValueError, match="NTI_EDU_THREADS='two' in the environment: .*whole number >= 1"):
         threads.configure({"NTI_EDU_THREADS": "two"})
 
 
