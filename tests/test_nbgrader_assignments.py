@@ -5,9 +5,10 @@ A temporary course directory gets ``assignments/source`` and ``assignments/nbgra
 ``assignments/release``) and ``nbgrader autograde`` grades them with its real SQLite gradebook, one call per
 assignment for all its students: the untouched release (0 points), the solution (every autograded point), and
 typical wrong answers, each a patch of the solution (answer cell, text, wrong text) that must cost exactly the
-points of its part. By default two students hand in the first wrong answer of every part (one the odd parts,
-the other the even ones); with --runslow every wrong answer is also handed in alone. What a "student" hands in
-is the source notebook's solution cells without their two marker lines.
+points of its part. By default one student hands in the first wrong answer of every part (each check must
+fail, with a message that names the mistake); with --runslow two more hand in those of the odd and of the even
+parts, and every wrong answer is handed in alone (each must cost exactly its part's points). What a "student"
+hands in is the source notebook's solution cells without their two marker lines.
 """
 import os
 import shutil
@@ -99,6 +100,12 @@ def together(name: str) -> dict[str, list[str]]:
     return {"wrong-odd-parts": checks[0::2], "wrong-even-parts": checks[1::2]}
 
 
+def submit_wrong(course: Path, name: str, student: str, checks: list[str]) -> None:
+    """Hand in the solution with the first wrong answer of each part in ``checks`` as ``student``."""
+    firsts = first_wrong_answers(name)
+    submit(course, name, student, wrong_answers(name, [firsts[check][1:] for check in checks]))
+
+
 def nbgrader(course: Path, *args: str) -> str:
     """Run the nbgrader command in ``course``; it runs ``alembic`` as a program, so this environment's bin is on PATH."""
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
@@ -166,26 +173,33 @@ def gradebook(course: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def graded(course) -> dict:
-    """Four students per assignment, autograded in one nbgrader call per assignment: the untouched release, the
-    solution, and the first wrong answer of every part, handed in by two students (odd and even parts)."""
+    """Three students per assignment, autograded in one nbgrader call per assignment: the untouched release, the
+    solution, and "wrong-every-part", who hands in the first wrong answer of every part."""
     for name in NAMES:
         submit(course, name, "untouched", {})
         submit(course, name, "solution", answers(name))
-        firsts = first_wrong_answers(name)
-        for student, checks in together(name).items():
-            submit(course, name, student, wrong_answers(name, [firsts[check][1:] for check in checks]))
+        submit_wrong(course, name, "wrong-every-part", list(first_wrong_answers(name)))
         nbgrader(course, "autograde", name)
     return gradebook(course)
 
 
 @pytest.fixture(scope="module")
-def graded_alone(course, graded) -> dict:
-    """Every wrong answer handed in on its own, one student each (autograde skips the students graded before)."""
-    for name in NAMES:
-        for _, student, cell_id, text, wrong in WRONG[name]:
-            submit(course, name, student, wrong_answers(name, [(cell_id, text, wrong)]))
-        nbgrader(course, "autograde", name)
-    return gradebook(course)
+def graded_more(course, graded):
+    """``grades(name)``: assignment ``name`` graded again with more students (nbgrader autograde skips those it
+    graded before): the odd and the even parts wrong (``together``), and every wrong answer alone."""
+    done = {}
+
+    def grades(name: str) -> dict:
+        if name not in done:
+            for student, checks in together(name).items():
+                submit_wrong(course, name, student, checks)
+            for _, student, cell_id, text, wrong in WRONG[name]:
+                submit(course, name, student, wrong_answers(name, [(cell_id, text, wrong)]))
+            nbgrader(course, "autograde", name)
+            done[name] = {student: g for (n, student), g in gradebook(course).items() if n == name}
+        return done[name]
+
+    return grades
 
 
 def error_message(course: Path, name: str, student: str, check: str) -> str:
@@ -255,29 +269,37 @@ def test_solution_gets_every_autograded_point(graded, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_wrong_parts_lose_exactly_their_points_and_the_feedback_names_the_mistake(course, graded, name):
-    solution = graded[name, "solution"]
-    for student, checks in together(name).items():
-        grades = graded[name, student]
-        lost = {c for c, (score, top, manual) in grades.items() if score < top and not manual}
-        assert lost == set(checks), f"{student} should lose the points of {checks} alone: {grades}"
-        assert {c: g for c, g in grades.items() if c not in checks} == {c: g for c, g in solution.items() if c not in checks}
-        for check in checks:
-            message = error_message(course, name, student, check)
-            assert "Most likely" in message and "AssertionError" in message, message
+def test_each_parts_typical_wrong_answer_fails_its_check_with_a_message(course, graded, name):
+    grades = graded[name, "wrong-every-part"]
+    lost = {c for c, (score, top, manual) in grades.items() if score < top and not manual}
+    assert lost == set(first_wrong_answers(name)), grades
+    for check in lost:  # the feedback says what was expected and the likely mistake, not a bare AssertionError
+        message = error_message(course, name, "wrong-every-part", check)
+        assert message.startswith("AssertionError") and "Most likely" in message, message
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, check, student, cell_id, text, wrong", CASES, ids=[c[2] for c in CASES])
-def test_each_wrong_answer_alone_loses_exactly_its_parts_points(course, graded_alone, name, check, student, cell_id,
+@pytest.mark.parametrize("name", NAMES)
+def test_wrong_parts_lose_exactly_their_points(graded_more, name):
+    grades = graded_more(name)
+    for student, checks in together(name).items():
+        lost = {c for c, (score, top, manual) in grades[student].items() if score < top and not manual}
+        assert lost == set(checks), f"{student} should lose the points of {checks} alone: {grades[student]}"
+        assert {c: g for c, g in grades[student].items() if c not in checks} == \
+               {c: g for c, g in grades["solution"].items() if c not in checks}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, check, student, cell_id, text, wrong", CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES])
+def test_each_wrong_answer_alone_loses_exactly_its_parts_points(course, graded_more, name, check, student, cell_id,
                                                                  text, wrong):
-    grades, solution = graded_alone[name, student], graded_alone[name, "solution"]
+    grades, solution = graded_more(name)[student], graded_more(name)["solution"]
     assert grades[check][0] == 0 < grades[check][1], f"{student}: {check} should fail, got {grades[check]}"
     assert {c: g for c, g in grades.items() if c != check} == {c: g for c, g in solution.items() if c != check}
     assert "Most likely" in error_message(course, name, student, check)
 
 
 def test_generate_feedback_writes_the_hint_for_the_student(course, graded):
-    nbgrader(course, "generate_feedback", "05_editing", "--student", "wrong-odd-parts")
-    html = (course / "feedback" / "wrong-odd-parts" / "05_editing" / "05_editing.html").read_text()
+    nbgrader(course, "generate_feedback", "05_editing", "--student", "wrong-every-part")
+    html = (course / "feedback" / "wrong-every-part" / "05_editing" / "05_editing.html").read_text()
     assert "Most likely" in html and "conditional target" in html
