@@ -40,7 +40,8 @@ TORCH_FIRST = "import torch\nfrom nti_edu import lecture\n" + WORK
 
 
 def clean_env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_", "GOMP_", "KMP_", "NTI_EDU_THREADS"))}
+    threads = ("OMP_", "MKL_", "GOMP_", "KMP_", "NTI_EDU_THREADS")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(threads)}
     return {**env, **extra}
 
 
@@ -52,7 +53,8 @@ def entries(image: Path, prompt: str, out: Path) -> list[tuple[str, str, list[st
     return [("`nti-edu invert`", "today", cli, clean_env(NTI_EDU_THREADS="off")),
             ("`nti-edu invert`", "policy", cli, clean_env()),
             ("`nti-edu invert --threads 1`", "policy", cli + ["--threads", "1"], clean_env()),
-            ("package / lecture, nti_edu imported first", "today", py + [PACKAGE_FIRST], clean_env(NTI_EDU_THREADS="off")),
+            ("package / lecture, nti_edu imported first", "today", py + [PACKAGE_FIRST],
+             clean_env(NTI_EDU_THREADS="off")),
             ("package / lecture, nti_edu imported first", "policy", py + [PACKAGE_FIRST], clean_env()),
             ("script importing torch first (notebooks, benchmarks/*.py)", "policy (too late)", py + [TORCH_FIRST],
              clean_env()),

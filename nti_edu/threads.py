@@ -89,7 +89,8 @@ def configure(environ=os.environ) -> dict:
     try:
         count = thread_count(choice) if choice else available_cpus()
     except ValueError as err:
-        raise ValueError(f"{ENV}={choice!r} in the environment: {err}; or 'off' to leave torch's threads alone") from None
+        raise ValueError(f"{ENV}={choice!r} in the environment: {err}; or 'off' to leave torch's threads "
+                         "alone") from None
     wanted = {"OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": str(count)}
     if choice:  # an explicit NTI_EDU_THREADS wins over an inherited OMP_NUM_THREADS
         environ.pop("OMP_NUM_THREADS", None)

@@ -47,7 +47,8 @@ HOWS = ["half", "100", "empty", "other", "flip@-9", "flip@4001", "flip@50"]
 def saved(tiny_model, tmp_path_factory):
     s = tiny_model.image_size
     image = torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(3))
-    return save_result(invert(tiny_model, image, PROMPT, num_steps=3, w=1.0), tmp_path_factory.mktemp("inv"), tiny_model)
+    result = invert(tiny_model, image, PROMPT, num_steps=3, w=1.0)
+    return save_result(result, tmp_path_factory.mktemp("inv"), tiny_model)
 
 
 def copy(folder, tmp_path):
