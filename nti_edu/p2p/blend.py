@@ -18,7 +18,10 @@ a mask of the whole image.
 
 The maps are the conditional branch's as the UNet used them (the target's after the injection of the
 source's maps, as the official code's store sees them: within the cross-attention window a swapped word's
-region is the source word's), averaged over heads, the layers of one resolution and the steps so far. The resolution is, by default, the stored side nearest a quarter of the latent's
+region is the source word's), averaged over heads, the layers of one resolution and the steps so far.
+Measured against the maps before the injection on the report's held-out edits that use a local blend (8 scenes
+each, 50 steps, the report's chosen settings; 2026-12-05): shape swap 100% success and 35.30 dB outside the
+region (before: 100%, 35.29 dB), adding sunglasses 100% and 28.20 dB (the same before). The resolution is, by default, the stored side nearest a quarter of the latent's
 (16 for SD's 64 x 64 latents, the official code's choice) among those of at least MIN_SIDE: on coarser maps
 the 3 x 3 max-pool spreads every word over the whole latent, a mask of ones, and so no blend at all
 (the embedded model's 16 x 16 latents have maps of 8 x 8 and 4 x 4: it gets 8 x 8).
