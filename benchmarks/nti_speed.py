@@ -44,6 +44,12 @@ from nti_edu.result import InversionResult  # noqa: E402
 GIB = 2**30
 
 
+def pivots_of(model, images, prompts, num_steps: int):
+    """(the pivots z*_T..z*_0, noisiest first; the prompt embeddings): null-text inversion's DDIM inversion at w = 1."""
+    pivotal = pivots(model, images, prompts, num_steps=num_steps)
+    return pivotal.latents, pivotal.emb_cond
+
+
 # -- the reference: the official notebook's loop, as it runs ---------------------------------------
 def official_loop(model, latents, emb_cond, *, num_inner_steps=10, early_stop_eps=1e-5, w=7.5):
     """``null_optimization`` of the official null_text_w_ptp.ipynb, as it runs there: float32, the UNet's
@@ -53,9 +59,9 @@ def official_loop(model, latents, emb_cond, *, num_inner_steps=10, early_stop_ep
     unet, N = model.unet, len(latents) - 1
     unet.requires_grad_(True)
     try:
-        emb_null, x_t, nulls, histories = model.null_embedding(1), latents[-1], [], []
+        emb_null, x_t, nulls, histories = model.null_embedding(1), latents[0], [], []
         for i, (t, t_prev) in enumerate(model.schedule.pairs(N)):
-            emb_null, x_t, history = official_step(model, i, t, t_prev, x_t, emb_null, emb_cond, latents[N - i - 1],
+            emb_null, x_t, history = official_step(model, i, t, t_prev, x_t, emb_null, emb_cond, latents[i + 1],
                                                    num_inner_steps, early_stop_eps, w)
             nulls.append(emb_null)
             histories.append(history)
@@ -321,7 +327,7 @@ def cpu_rows(model, latents, emb_cond, args, keep_runner: bool = False) -> list:
             ("fast, fp32, cache + channels-last + trace", restoring_layout(model, fast(channels_last=True, trace=True)),
              ""),
             ("fast, bf16 autocast, cache", fast(precision="bf16"), ""),
-            ("fast, fp32, cache + trace, end to end", end_to_end(model, latents[0], emb_cond, args),
+            ("fast, fp32, cache + trace, end to end", end_to_end(model, latents[-1], emb_cond, args),
              "pivots included (50 more UNet calls)")]
 
 
@@ -347,7 +353,7 @@ def bf16_rows(model, latents, emb_cond, args) -> list:
             ("fast, bf16 weights, eager", fast(cuda_graph=False), ""),
             ("fast, bf16, graphs + channels-last", restoring_layout(model, fast(cuda_graph=True, channels_last=True)),
              ""),
-            ("fast, bf16, graphs, end to end", end_to_end(model, latents[0], emb_cond, args, cuda_graph=True),
+            ("fast, bf16, graphs, end to end", end_to_end(model, latents[-1], emb_cond, args, cuda_graph=True),
              "pivots included (50 more UNet calls)")]
     if args.compile:
         rows.append(("fast, bf16, graphs + torch.compile", fast(cuda_graph=True, compile=True),
@@ -401,8 +407,8 @@ def reconstruction_db(model, latents, emb_cond, nulls, images=None) -> float:
     x_0 = reconstruct_latents(model, result)[-1]  # (B, C, h, w)
     if images is not None:
         return psnr(model.latent_to_image(x_0).cpu(), images.cpu()).mean().item()
-    err = (x_0.float() - latents[0].float()).pow(2).mean()
-    return (10 * torch.log10(latents[0].float().pow(2).mean() / err)).item()
+    err = (x_0.float() - latents[-1].float()).pow(2).mean()
+    return (10 * torch.log10(latents[-1].float().pow(2).mean() / err)).item()
 
 
 # -- the report -----------------------------------------------------------------------------------
@@ -519,7 +525,7 @@ def embedded_section(args, device: str, report: Report, budget: Budget) -> None:
     """The embedded model: every configuration on one image, then batches; quality on real images."""
     model, what = embedded_model(device)
     images, prompts = world_images(max(args.batches), device)
-    latents, emb_cond, _ = pivots(model, images[:1], prompts[:1], num_steps=args.steps)
+    latents, emb_cond = pivots_of(model, images[:1], prompts[:1], args.steps)
     runs = Runs(device, budget)
     bench = Bench(model, runs, lambda nulls: reconstruction_db(model, latents, emb_cond, nulls, images[:1]), report,
                   "embedded", f"One image, {what}, {device}", args.steps * args.inner)
@@ -534,7 +540,7 @@ def embedded_section(args, device: str, report: Report, budget: Budget) -> None:
     if device == "cpu" and args.rounds and budget.allows((args.rounds + 1) * one_round):
         bench.extras["ablation"] = ablation_section(model, images, prompts, args, device)
         bench.show()
-    inputs = {b: pivots(model, images[:b], prompts[:b], num_steps=args.batch_steps)[:2] for b in args.batches}
+    inputs = {b: pivots_of(model, images[:b], prompts[:b], args.batch_steps) for b in args.batches}
     first = runs.estimate(READABLE) * args.batch_steps / args.steps
     bench.extras["batches"] = batch_table(measure_batches(model, args, device, inputs, budget, first,
                                                           **defaults(device)), args)
@@ -558,7 +564,7 @@ def ablation_section(model, images, prompts, args, device: str) -> list[str]:
     """Each configuration's cost per inner iteration from short runs (2 steps x ``inner`` iterations),
     interleaved over ``rounds`` rounds, with recordings (traces, graphs) made before: on a shared machine
     whose load moves long runs by tens of percent, this is the robust comparison."""
-    latents, emb_cond, _ = pivots(model, images[:1], prompts[:1], num_steps=2)
+    latents, emb_cond = pivots_of(model, images[:1], prompts[:1], 2)
     rows = [r for r in loop_rows(model, latents, emb_cond, args, device, keep_runner=True) if "end to end" not in r[0]]
     runs = Runs(device)
     for r in range(args.rounds + 1):  # the first round records and warms up; it is dropped below

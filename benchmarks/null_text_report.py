@@ -36,7 +36,7 @@ from nti_edu.inversion import invert  # noqa: E402
 from nti_edu.metrics import psnr  # noqa: E402
 from nti_edu.models import load_model  # noqa: E402
 from nti_edu.models.loading import embedded_dir  # noqa: E402
-from nti_edu.null_text import null_text_inversion, optimize_nulls, pivots, run_global_epoch  # noqa: E402
+from nti_edu.null_text import NullTextConfig, PerImageAdam, global_epoch, null_text_inversion, optimize_nulls, pivots  # noqa: E402
 from nti_edu.p2p import LocalBlend, Refine, WordSwap  # noqa: E402
 from nti_edu.paste_back import keep_mask, paste_back  # noqa: E402
 from nti_edu.reconstruction import reconstruct  # noqa: E402
@@ -133,15 +133,15 @@ def reconstruction(model, images, prompts, steps: int) -> dict:
 # -- 2. the ablation: inner iterations, per-step against global null embedding ---------------------------
 def decode_with_nulls(model, latents, emb_cond, nulls, steps: int) -> torch.Tensor:
     """Sample from x*_T at w = 7.5 with per-step null embeddings (a list) or one shared (a tensor)."""
-    return model.latent_to_image(sample(model, latents[-1], emb_cond, num_steps=steps, w=W, emb_null=nulls))
+    return model.latent_to_image(sample(model, latents[0], emb_cond, num_steps=steps, w=W, emb_null=nulls))
 
 
 def per_step_psnr(model, images, latents, emb_cond, steps: int, iterations) -> dict[int, torch.Tensor]:
     """Null-text inversion (Algorithm 1) with k inner iterations and no early stop: k -> PSNR (B,)."""
     out = {}
     for k in tqdm(iterations, desc="ablation: per-step null-text"):
-        nulls, _ = optimize_nulls(model, latents, emb_cond, w=W, num_inner_steps=k, early_stop_eps=None,
-                                  progress=False)
+        config = NullTextConfig(num_steps=steps, w=W, num_inner_steps=k, early_stop_eps=None)
+        nulls, _ = optimize_nulls(model, latents, emb_cond, config, progress=False)
         out[k] = psnr(decode_with_nulls(model, latents, emb_cond, nulls, steps), images)
     return out
 
@@ -152,19 +152,20 @@ def global_nulls(model, latents, emb_cond, epochs, lr: float = 1e-2) -> dict[int
     One run of ``global_null_text_inversion``'s loop, read after epoch k: the same embedding that a
     run of k epochs gives (same Adam, same constant learning rate), at the cost of the largest k.
     """
-    params = [e.clone().unsqueeze(0).requires_grad_(True) for e in model.null_embedding(emb_cond.shape[0])]
-    optimizer, losses = torch.optim.Adam(params, lr=lr), [[] for _ in range(len(latents) - 1)]  # as the library's
-    out = {0: torch.cat(params).detach()} if 0 in epochs else {}
+    adam = PerImageAdam(model.null_embedding(emb_cond.shape[0]), lr=lr)  # as the library's
+    losses = [[] for _ in range(len(latents) - 1)]
+    out = {0: adam.tuned()} if 0 in epochs else {}
     for epoch in tqdm(range(1, max(epochs) + 1), desc="ablation: global null-text"):
-        run_global_epoch(model, latents, emb_cond, params, optimizer, losses, W)
+        global_epoch(model, latents, emb_cond, adam, losses, W)
         if epoch in epochs:
-            out[epoch] = torch.cat(params).detach().clone()  # (B, L, D)
+            out[epoch] = adam.tuned().clone()  # (B, L, D)
     return out
 
 
 def ablation(model, images, prompts, steps: int, iterations) -> dict:
     """{"per-step": {k: PSNR (B,)}, "global": {k: PSNR (B,)}}, both from the same pivots."""
-    latents, emb_cond, _ = pivots(model, images, prompts, num_steps=steps)
+    pivotal = pivots(model, images, prompts, num_steps=steps)
+    latents, emb_cond = pivotal.latents, pivotal.emb_cond
     shared = global_nulls(model, latents, emb_cond, iterations)
     glob = {k: psnr(decode_with_nulls(model, latents, emb_cond, e, steps), images) for k, e in shared.items()}
     return {"per-step": per_step_psnr(model, images, latents, emb_cond, steps, iterations), "global": glob}

@@ -19,14 +19,14 @@ prompt, ``nti_edu.null_text.pivots``) and optimise nothing. Plain DDIM inversion
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import torch
-from tqdm.auto import tqdm
 
-from .ddim import ddim_step
-from .guidance import check_guidance, predict_guided_eps
+from .guidance import check_guidance
 from .null_text import pivots
 from .result import InversionResult
+from .trajectory import guided_trajectory
 
 
 def negative_prompt_inversion(model, images: torch.Tensor, prompts, *, num_steps: int = 50, w: float = 7.5,
@@ -36,29 +36,27 @@ def negative_prompt_inversion(model, images: torch.Tensor, prompts, *, num_steps
     """
     w = check_guidance(w)
     start = time.perf_counter()
-    latents, emb_cond, prompts = pivots(model, images, prompts, num_steps=num_steps, progress=progress)
-    return InversionResult(method="negative-prompt", prompts=prompts, num_steps=num_steps, w=w, latents=latents,
-                           emb_cond=emb_cond, emb_null=[emb_cond] * num_steps,
-                           seconds=time.perf_counter() - start, settings={"w_invert": 1.0})
+    pivotal = pivots(model, images, prompts, num_steps=num_steps, progress=progress)
+    return replace(pivotal, method="negative-prompt", w=w, emb_null=[pivotal.emb_cond] * num_steps,
+                   seconds=time.perf_counter() - start)
 
 
-@torch.no_grad()
 def direct_corrections(model, latents, emb_cond, emb_null, w: float, progress: bool = False) -> list[torch.Tensor]:
-    """PnP Inversion's per-step gaps x*_{t-1} - x_{t-1}, noisiest step first: N of (B, C, h, w).
+    """PnP Inversion's per-step gaps z*_{t-1} - x_{t-1}, noisiest step first: N of (B, C, h, w).
 
-    latents: the pivots x*_0..x*_T (cleanest first). x_{t-1} is one guided DDIM step from the source
+    latents: the pivots z*_T..z*_0 (noisiest first). x_{t-1} is one guided DDIM step from the source
     branch's current latent, which the previous gap has put back on the pivot.
     """
-    schedule, N = model.schedule, len(latents) - 1
-    x_t, corrections = latents[-1], []  # start at x*_T
-    for i, (t, t_prev) in enumerate(tqdm(schedule.pairs(N), desc="direct inversion", disable=not progress)):
-        # 1. one guided DDIM step of the source branch
-        eps_pred = predict_guided_eps(model, x_t, t, emb_cond, emb_null, w)  # (B, C, h, w)
-        x_prev = ddim_step(x_t, eps_pred, schedule.alpha_bar_at(t), schedule.alpha_bar_at(t_prev))  # (B, C, h, w)
-        # 2. its gap to the pivot, and back onto the pivot with the same arithmetic reconstruction uses
-        correction = latents[N - i - 1] - x_prev  # (B, C, h, w)
-        corrections.append(correction)
-        x_t = x_prev + correction
+    corrections = []
+
+    def back_onto_the_pivot(step, x_prev):  # the gap, added with the same arithmetic reconstruction uses
+        corrections.append(latents[step.i + 1] - x_prev)  # (B, C, h, w)
+        return x_prev + corrections[-1]
+
+    nulls = [emb_null] * (len(latents) - 1)
+    for _ in guided_trajectory(model, latents[0], emb_cond, num_steps=len(latents) - 1, w=w, nulls=nulls,
+                               after_step=back_onto_the_pivot, progress=progress, desc="direct inversion"):
+        pass
     return corrections
 
 
@@ -70,9 +68,6 @@ def direct_inversion(model, images: torch.Tensor, prompts, *, num_steps: int = 5
     """
     w = check_guidance(w)
     start = time.perf_counter()
-    latents, emb_cond, prompts = pivots(model, images, prompts, num_steps=num_steps, progress=progress)
-    emb_null = model.null_embedding(emb_cond.shape[0])  # (B, L, D)
-    corrections = direct_corrections(model, latents, emb_cond, emb_null, w, progress=progress)
-    return InversionResult(method="direct", prompts=prompts, num_steps=num_steps, w=w, latents=latents,
-                           emb_cond=emb_cond, emb_null=[emb_null] * num_steps, corrections=corrections,
-                           seconds=time.perf_counter() - start, settings={"w_invert": 1.0})
+    pivotal = pivots(model, images, prompts, num_steps=num_steps, progress=progress)
+    corrections = direct_corrections(model, pivotal.latents, pivotal.emb_cond, pivotal.emb_null[0], w, progress)
+    return replace(pivotal, method="direct", w=w, corrections=corrections, seconds=time.perf_counter() - start)

@@ -32,14 +32,14 @@ with ``nti_edu.paste_back``, which puts the input's pixels back where the edit m
 from __future__ import annotations
 
 from contextlib import nullcontext
+from functools import partial
 
 import torch
-from tqdm.auto import tqdm
 
-from .ddim import ddim_step
-from .guidance import check_guidance, guided_eps
+from .guidance import check_guidance
 from .p2p import AttentionControl, attention_control
 from .result import InversionResult
+from .trajectory import guided_trajectory
 
 
 def source_prompt(result: InversionResult, image: int) -> str:
@@ -53,7 +53,6 @@ def source_prompt(result: InversionResult, image: int) -> str:
 TARGET_NULLS = ("tuned", "empty")  # the target branch's null embedding: the step's tuned one, or ""'s
 
 
-@torch.no_grad()
 def edit_latents(model, result: InversionResult, target_prompt: str, *, controller=None, w: float | None = None,
                  target_w: float | None = None, target_null: str = "tuned", image: int = 0,
                  progress: bool = False) -> list[torch.Tensor]:
@@ -67,33 +66,33 @@ def edit_latents(model, result: InversionResult, target_prompt: str, *, controll
         controller.check_edit(source, target_prompt, result.num_steps)
     emb_cond = torch.cat([result.emb_cond[image:image + 1], model.encode_prompt(target_prompt)])  # (2, L, D)
     x_T = result.x_T[image:image + 1].expand(2, -1, -1, -1)  # (2, C, h, w): both branches start at x_T
+    weights = torch.tensor([w, target_w], device=x_T.device, dtype=x_T.dtype).view(2, 1, 1, 1)  # (2, 1, 1, 1)
+    nulls = branch_nulls(model, result, image, target_null)
     context = nullcontext() if controller is None else attention_control(model.unet, controller, model.latent_shape)
+    controller = controller or AttentionControl()  # the do-nothing controller: a plain prompt change
     with context:
-        weights = torch.tensor([w, target_w], device=x_T.device, dtype=x_T.dtype).view(2, 1, 1, 1)  # (2, 1, 1, 1)
-        empty = model.null_embedding(1) if target_null == "empty" else None  # (1, L, D) or None
-        return edit_loop(model, result, x_T, emb_cond, weights, image, controller or AttentionControl(), progress,
-                         empty)
+        return list(guided_trajectory(model, x_T, emb_cond, num_steps=result.num_steps, w=weights, nulls=nulls,
+                                      before_step=lambda step: controller.begin_step(step.i),
+                                      after_step=partial(after_edit_step, result, image, controller),
+                                      progress=progress, desc="editing"))
 
 
-def edit_loop(model, result, x_t, emb_cond, w, image, controller, progress, target_null=None) -> list[torch.Tensor]:
-    """DDIM sampling of [source, target] with the result's per-step null embeddings and the controller's hooks;
-    w is (2, 1, 1, 1): each branch's guidance weight; target_null (1, L, D), if given, the target's null."""
-    schedule, trajectory = model.schedule, [x_t]
-    for i, (t, t_prev) in enumerate(tqdm(schedule.pairs(result.num_steps), desc="editing", disable=not progress)):
-        tuned = result.emb_null[i][image:image + 1]  # (1, L, D)
-        emb_null = torch.cat([tuned, tuned if target_null is None else target_null.to(tuned)])  # (2, L, D)
-        # 1. the UNet on [null source, null target, cond source, cond target], attention controlled
-        controller.begin_step(i)
-        eps_null, eps_cond = model.predict_eps_pair(x_t, t, emb_null, emb_cond)  # 2 x (2, C, h, w)
-        # 2. one guided DDIM step of both branches
-        x_t = ddim_step(x_t, guided_eps(eps_null, eps_cond, w), schedule.alpha_bar_at(t), schedule.alpha_bar_at(t_prev))
-        # 3. direct inversion: put the source branch back on its pivot
-        if result.corrections is not None:
-            x_t = torch.cat([x_t[:1] + result.corrections[i][image:image + 1], x_t[1:]])  # (2, C, h, w)
-        # 4. the controller's step hook (local blend)
-        x_t = controller.end_step(x_t)
-        trajectory.append(x_t)
-    return trajectory
+def branch_nulls(model, result: InversionResult, image: int, target_null: str) -> list[torch.Tensor]:
+    """Each step's null embeddings of [source, target]: the step's tuned one for both, or "" for the target."""
+    empty = model.null_embedding(1) if target_null == "empty" else None  # (1, L, D) or None
+    nulls = []
+    for tuned in result.emb_null:
+        tuned = tuned[image:image + 1]  # (1, L, D)
+        nulls.append(torch.cat([tuned, tuned if empty is None else empty.to(tuned)]))  # (2, L, D)
+    return nulls
+
+
+def after_edit_step(result: InversionResult, image: int, controller, step, x_t: torch.Tensor) -> torch.Tensor:
+    """After each step of [source, target] (2, C, h, w): direct inversion's correction of the source branch
+    (PnP Inversion's order), then the controller's step hook (Prompt-to-Prompt's local blend)."""
+    if result.corrections is not None:
+        x_t = torch.cat([x_t[:1] + result.corrections[step.i][image:image + 1], x_t[1:]])  # (2, C, h, w)
+    return controller.end_step(x_t)
 
 
 def edit(model, result: InversionResult, target_prompt: str, *, controller=None, w: float | None = None,

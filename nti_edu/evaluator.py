@@ -5,12 +5,11 @@ the world is synthetic, so a classifier trained on it can say exactly which attr
 shows: one head per attribute slot (kind, shape, colour, size, position, background, sunglasses,
 hat). ``judge`` compares those with the attributes a prompt names; ``matches`` asks that all agree.
 
-Train it with ``python -m nti_edu.evaluator --train`` (see ``evaluator_train.py``); the package
+Train it with ``python -m nti_edu.evaluator_train --train`` (``evaluator_train.py``); the package
 ships the trained weights in ``nti_edu/assets/evaluator/``.
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 from pathlib import Path
@@ -155,33 +154,9 @@ def load_evaluator(folder: str | Path = ASSET_DIR, device: str = "cpu") -> Evalu
     folder = Path(folder)
     if not (folder / "model.safetensors").is_file():
         raise FileNotFoundError(f"no evaluator weights in {folder}; train them with "
-                                f"`python -m nti_edu.evaluator --train --out {folder}`")
+                                f"`python -m nti_edu.evaluator_train --train --out {folder}`")
     config = json.loads((folder / "config.json").read_text())
     net = AttributeNet(**config["architecture"])
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(folder / "model.safetensors").items()}
     net.load_state_dict(state)
     return Evaluator(net.to(device))
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="train or measure the world's attribute evaluator")
-    parser.add_argument("--train", action="store_true", help="train from scratch and save the weights")
-    parser.add_argument("--evaluate", action="store_true", help="measure accuracy on held-out images")
-    parser.add_argument("--steps", type=int, default=4000)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-eval", type=int, default=1000, help="held-out images for --evaluate")
-    parser.add_argument("--out", type=Path, default=ASSET_DIR)
-    args = parser.parse_args(argv)
-    if not (args.train or args.evaluate):
-        parser.error("give --train and/or --evaluate")
-    from . import evaluator_train
-
-    if args.train:
-        evaluator_train.train(args.out, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
-    if args.evaluate:
-        print(json.dumps(evaluator_train.report(load_evaluator(args.out), n=args.n_eval), indent=2))
-
-
-if __name__ == "__main__":
-    main()

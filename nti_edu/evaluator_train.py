@@ -1,4 +1,4 @@
-"""Training and measuring the attribute evaluator (``python -m nti_edu.evaluator --train --evaluate``).
+"""Training and measuring the attribute evaluator (``python -m nti_edu.evaluator_train --train --evaluate``).
 
 Images come fresh from the world at every step (a new seed per image, never a held-out one). The
 augmentation imitates what a small diffusion model's VAE gives back: blur, a lower resolution,
@@ -6,16 +6,18 @@ noise and slightly shifted colours, so that the evaluator judges generated image
 """
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .evaluator import IGNORE, AttributeNet, Evaluator, scene_labels
+from .evaluator import ASSET_DIR, IGNORE, AttributeNet, Evaluator, load_evaluator, scene_labels
 from .world import TRAIN_SEED_LIMIT, heldout_seeds, make_batch
 
 
@@ -113,3 +115,25 @@ def report(evaluator: Evaluator, n: int = 1000, start: int = 0) -> dict[str, dic
     degraded = {"clean": images, "box_blur_3x3": box, "down_up_32": down_up(images, 32),
                 "blur_1_noise_0.05": blur_noise}
     return {name: accuracy(evaluator, x, prompts) for name, x in degraded.items()}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="train or measure the world's attribute evaluator")
+    parser.add_argument("--train", action="store_true", help="train from scratch and save the weights")
+    parser.add_argument("--evaluate", action="store_true", help="measure accuracy on held-out images")
+    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-eval", type=int, default=1000, help="held-out images for --evaluate")
+    parser.add_argument("--out", type=Path, default=ASSET_DIR)
+    args = parser.parse_args(argv)
+    if not (args.train or args.evaluate):
+        parser.error("give --train and/or --evaluate")
+    if args.train:
+        train(args.out, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    if args.evaluate:
+        print(json.dumps(report(load_evaluator(args.out), n=args.n_eval), indent=2))
+
+
+if __name__ == "__main__":
+    main()

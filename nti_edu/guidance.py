@@ -25,11 +25,14 @@ def guided_eps(eps_null: torch.Tensor, eps_cond: torch.Tensor, w: float) -> torc
     return eps_null + w * (eps_cond - eps_null)  # (B, C, H, W)
 
 
-def predict_guided_eps(model, x_t, t: int, emb_cond, emb_null, w: float) -> torch.Tensor:
-    """Guided eps at (x_t, t): one UNet call when w is 0 or 1, else null and conditional batched."""
-    if w == 1:
+def predict_guided_eps(model, x_t, t: int, emb_cond, emb_null, w) -> torch.Tensor:
+    """Guided eps at (x_t, t): one UNet call when w is 0 or 1, else null and conditional batched.
+
+    w is a number, or a tensor that broadcasts against (B, C, h, w) for a weight per image (editing's branches).
+    """
+    if not torch.is_tensor(w) and w == 1:
         return model.predict_eps(x_t, t, emb_cond)  # (B, C, h, w): the null branch has weight 0
-    if w == 0:
+    if not torch.is_tensor(w) and w == 0:
         return model.predict_eps(x_t, t, emb_null)  # (B, C, h, w): the conditional branch has weight 0
     eps_null, eps_cond = model.predict_eps_pair(x_t, t, emb_null, emb_cond)  # 2 x (B, C, h, w)
     return guided_eps(eps_null, eps_cond, w)

@@ -3,227 +3,286 @@ for Editing Real Images using Guided Diffusion Models", CVPR 2023, Algorithm 1.
 
 Two ideas (sec. 3):
 1. Pivotal inversion (sec. 3.1): DDIM inversion at w = 1 with the source prompt gives the pivots
-   x*_0 .. x*_T. Sampling at w = 7.5 drifts away from them; the pivots say where it should be.
-2. Null-text optimisation (sec. 3.2): keep the model and the prompt embedding fixed and tune the null
+   z*_T .. z*_0. Sampling at w = 7.5 drifts away from them; the pivots say where it should be.
+2. Null-text optimisation (sec. 3.2): keep the model and the prompt embedding C fixed and tune the null
    ("") embedding, one copy per sampling step, to minimise the pivotal loss (eq. 3)
 
-       min over emb_null_t of || x*_{t-1} - x_{t-1}(x_bar_t, emb_null_t, emb_cond) ||^2
+       min over emb_null_t of || z*_{t-1} - z_{t-1}(z_bar_t, emb_null_t, C) ||^2
 
-   where x_{t-1}(...) is one guided DDIM step (w = 7.5) from the current latent x_bar_t.
+   where z_{t-1}(...) is one guided DDIM step (w = 7.5) from the current latent z_bar_t.
 
-The defaults are the official code's: Adam with learning rate 1e-2 * (1 - i / 100) at step i, up to 10
-iterations, stop once the loss falls under 1e-5 + 2e-5 * i, start every step from the previous step's
-tuned embedding, and compute the conditional prediction once per step, with no gradient.
+Algorithm 1, as this module runs it (``null_text_inversion``):
+
+    pivots z*_T..z*_0 <- DDIM inversion at w = 1                         (sec. 3.1; ``pivots``)
+    z_bar_T <- z*_T,  emb_null_T <- embedding of ""
+    for t = T, ..., 1:                                   (``optimize_nulls``: the guided trajectory)
+        for j = 0, ..., N - 1:                           (``tune_null``: the inner loop)
+            emb_null_t <- emb_null_t - lr_t * grad || z*_{t-1} - z_{t-1}(z_bar_t, emb_null_t, C) ||^2
+        z_bar_{t-1} <- z_{t-1}(z_bar_t, emb_null_t, C),  emb_null_{t-1} <- emb_null_t     (the advance)
+    return z_bar_T, {emb_null_t}
+
+The settings are the official code's (``NullTextConfig``): Adam with learning rate 1e-2 * (1 - i / 100)
+at step i, up to N = 10 iterations, an early stop once the loss falls under 1e-5 + 2e-5 * i, and the
+conditional prediction computed once per step, with no gradient. Images of a batch are tuned as runs of
+their own would be (``PerImageAdam``). The null embeddings, Adam's state, the DDIM step and the loss stay
+in float32 (float64 for a float64 model) whatever the UNet computes in; a float16 UNet's gradients are
+computed under a loss scale.
 """
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, replace
 
 import torch
-from tqdm.auto import tqdm
 
 from .ddim import ddim_step
 from .guidance import check_guidance, guided_eps
-from .inversion import ddim_invert
-from .models.prompts import as_prompt_list
+from .inversion import invert
 from .result import InversionResult
+from .schedule import Step
+from .trajectory import guided_trajectory
+
+FP16_LOSS_SCALE = 1024.0  # float16 gradients of a ~1e-3 loss fall below float16's normal range without it
 
 
-def pivots(model, images: torch.Tensor, prompts, *, num_steps: int, progress: bool = False):
+@dataclass(frozen=True)
+class NullTextConfig:
+    """The settings of Algorithm 1; every default is the official implementation's. Checked once, here."""
+
+    num_steps: int = 50  # DDIM steps T (the paper's 50); at most 100, as the learning rate decays by i / 100
+    w: float = 7.5  # guidance weight to reconstruct and edit at (Stable Diffusion's default)
+    num_inner_steps: int = 10  # N, Adam iterations per step at most (0: no tuning, plain DDIM inversion)
+    lr: float = 1e-2  # Adam's learning rate at the first step; step i uses lr * (1 - i / 100)
+    early_stop_eps: float | None = 1e-5  # step i stops once its loss < early_stop_eps + 2e-5 * i; None: never
+
+    def __post_init__(self):
+        if isinstance(self.num_steps, bool) or not isinstance(self.num_steps, int) or not 1 <= self.num_steps <= 100:
+            raise ValueError("null-text inversion decays the learning rate as lr * (1 - i / 100) (the official "
+                             f"code's rule), so num_steps must be an integer from 1 to 100 (at most 100 steps), "
+                             f"got {self.num_steps!r}")
+        object.__setattr__(self, "w", check_guidance(self.w))
+        if isinstance(self.num_inner_steps, bool) or not isinstance(self.num_inner_steps, int) \
+                or self.num_inner_steps < 0:
+            raise ValueError(f"num_inner_steps (0 = no tuning) must be an integer >= 0, got {self.num_inner_steps!r}")
+        if not is_number(self.lr) or self.lr <= 0:
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if self.early_stop_eps is not None and (not is_number(self.early_stop_eps) or self.early_stop_eps < 0):
+            raise ValueError("early_stop_eps must be a finite number >= 0, or None to never stop early, "
+                             f"got {self.early_stop_eps!r}")
+
+    def lr_at(self, i: int) -> float:
+        """Adam's learning rate at sampling step i (the official code's linear decay)."""
+        return self.lr * (1 - i / 100)
+
+    def threshold_at(self, i: int) -> float | None:
+        """The early-stop threshold at sampling step i, or None (never stop early)."""
+        return None if self.early_stop_eps is None else self.early_stop_eps + 2e-5 * i
+
+    def as_dict(self) -> dict:
+        return {"num_inner_steps": self.num_inner_steps, "lr": self.lr, "early_stop_eps": self.early_stop_eps}
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def make_config(config: NullTextConfig | None, settings: dict) -> NullTextConfig:
+    """The config to run: ``config`` (default: the paper's) with any keyword ``settings`` replacing its fields."""
+    return replace(config or NullTextConfig(), **settings)
+
+
+# -- pivotal inversion (sec. 3.1) ------------------------------------------------------------------
+
+def pivots(model, images: torch.Tensor, prompts, *, num_steps: int, progress: bool = False) -> InversionResult:
     """Pivotal inversion (sec. 3.1): DDIM inversion at w = 1 with the source prompt.
 
-    Returns (latents, emb_cond, prompts): the pivots x*_0..x*_T (N + 1 of (B, C, h, w), cleanest
-    first), the prompt embeddings (B, L, D) and the prompts as a list of B strings.
+    Its ``latents`` are the pivots z*_T .. z*_0 (N + 1 of (B, C, h, w), noisiest first): sampling step i
+    should land on ``latents[i + 1]``.
     """
-    prompts = as_prompt_list(prompts)
-    x_0 = model.image_to_latent(images)  # (B, C, h, w)
-    emb_cond = model.encode_prompt(prompts)  # (B, L, D)
-    if emb_cond.shape[0] != x_0.shape[0]:
-        raise ValueError(f"got {emb_cond.shape[0]} prompts for {x_0.shape[0]} images; give one prompt per image")
-    latents = ddim_invert(model, x_0, emb_cond, num_steps=num_steps, w=1.0, progress=progress)
-    return latents, emb_cond, prompts
+    return invert(model, images, prompts, num_steps=num_steps, w=1.0, progress=progress)
 
 
-def pivotal_loss(model, x_t, t: int, t_prev: int, eps_cond, emb_null, pivot_prev, w: float) -> torch.Tensor:
+# -- null-text optimisation (sec. 3.2) -------------------------------------------------------------
+
+def pivotal_loss(model, step: Step, x_t, eps_cond, emb_null, pivot, w: float) -> torch.Tensor:
     """The pivotal loss (eq. 3), one value per image: the mean squared distance between one guided DDIM
-    step from x_t (B, C, h, w) and the pivot x*_{t_prev} (B, C, h, w). Differentiable in emb_null (B, L, D);
+    step from x_t (B, C, h, w) and the pivot z*_{t-1} (B, C, h, w). Differentiable in emb_null (B, L, D);
     eps_cond (B, C, h, w) is a constant. Returns (B,).
     """
-    schedule = model.schedule
-    eps_null = model.predict_eps(x_t, t, emb_null)  # (B, C, h, w), carries the gradient
-    eps_pred = guided_eps(eps_null, eps_cond, w)  # (B, C, h, w)
-    x_prev = ddim_step(x_t, eps_pred, schedule.alpha_bar_at(t), schedule.alpha_bar_at(t_prev))  # (B, C, h, w)
-    return (x_prev.float() - pivot_prev.float()).pow(2).flatten(1).mean(1)  # (B,)
+    eps_null = model.predict_eps(x_t, step.t, emb_null)  # (B, C, h, w), carries the gradient
+    x_prev = ddim_step(x_t, guided_eps(eps_null, eps_cond, w), step.alpha_bar_t, step.alpha_bar_prev)
+    return (x_prev.float() - pivot.float()).pow(2).flatten(1).mean(1)  # (B,)
 
 
-def adam_iteration(model, optimizer, params, active, x_t, t, t_prev, eps_cond, pivot_prev, w) -> list[float]:
-    """One Adam update of the null embeddings of the images in ``active``; returns their losses before it.
+def tune_null(model, step: Step, x_t, eps_cond, emb_null, pivot, config: NullTextConfig):
+    """Algorithm 1's inner loop at step t: up to N Adam steps on the pivotal loss, from emb_null (B, L, D).
 
-    params: one (1, L, D) leaf per image. Summing the per-image losses gives each embedding the gradient
-    of its own image's loss, so a batch optimises every image as a run of its own would.
+    x_t: the current latent z_bar_t, eps_cond: its conditional prediction, pivot: z*_{t-1}, each (B, C, h, w).
+    Returns (the tuned emb_null_t (B, L, D); per iteration, the mean loss of the images still being tuned,
+    taken before that iteration's update).
     """
-    emb_null = torch.cat([params[b] for b in active])  # (A, L, D)
-    loss = pivotal_loss(model, x_t[active], t, t_prev, eps_cond[active], emb_null, pivot_prev[active], w)  # (A,)
-    optimizer.zero_grad(set_to_none=True)  # images without a gradient are skipped by Adam
-    loss.sum().backward()
-    optimizer.step()
-    return loss.detach().tolist()  # one device sync per iteration, as the official code's loss.item()
-
-
-def check_finite(values, step_index: int, t: int, what: str) -> None:
-    """Raise a FloatingPointError naming the step when ``values`` (floats or a tensor) hold NaN or inf."""
-    finite = torch.isfinite(values).all().item() if torch.is_tensor(values) else all(map(math.isfinite, values))
-    if not finite:
-        raise FloatingPointError(f"null-text inversion diverged at step {step_index} (t = {t}): the {what} holds "
-                                 "NaN or inf; check the model's noise prediction and the input latents")
-
-
-def optimize_step(model, x_t, t: int, t_prev: int, eps_cond, emb_null, pivot_prev, *, w: float = 7.5,
-                  num_inner_steps: int = 10, lr: float = 1e-2, threshold: float | None = 1e-5,
-                  step_index: int = 0) -> tuple[torch.Tensor, list[float]]:
-    """The inner loop of Algorithm 1 for one sampling step t -> t_prev: tune emb_null (B, L, D) by Adam.
-
-    Each image stops on its own once its loss falls under ``threshold`` (None: never stop early).
-    Returns (the tuned embeddings (B, L, D), detached; per iteration, the mean loss of the images
-    still being tuned, taken before that iteration's update).
-    """
-    # 1. one leaf per image, starting from the given embedding (the previous step's tuned one)
-    params = [e.detach().clone().unsqueeze(0).requires_grad_(True) for e in emb_null]  # B x (1, L, D)
-    optimizer = torch.optim.Adam(params, lr=lr)
-    active, losses = list(range(len(params))), []
-    for _ in range(num_inner_steps):
-        # 2. one gradient step on the pivotal loss (eq. 3)
-        values = adam_iteration(model, optimizer, params, active, x_t, t, t_prev, eps_cond, pivot_prev, w)
-        check_finite(values, step_index, t, "pivotal loss")
+    adam = PerImageAdam(emb_null, lr=config.lr_at(step.i), loss_scale=loss_scale(model))  # a fresh Adam per step
+    losses = []
+    for _ in range(config.num_inner_steps):  # for j = 0, ..., N - 1
+        on = adam.active  # the images that have not stopped yet
+        loss = pivotal_loss(model, step, x_t[on], eps_cond[on], adam.embeddings(), pivot[on], config.w)  # (A,)
+        values = adam.step(loss)  # emb_null_t <- emb_null_t - lr_t * grad (eq. 3)
+        check_finite(values, step, "pivotal loss")
         losses.append(sum(values) / len(values))
-        # 3. early stop, image by image: loss < epsilon + 2e-5 * i (the official rule)
-        active = [b for b, v in zip(active, values) if threshold is None or not v < threshold]
-        if not active:
+        if adam.stop_below(values, config.threshold_at(step.i)):  # the official early stop
             break
-    return torch.cat(params).detach(), losses  # (B, L, D)
+    return adam.tuned(), losses
 
 
-@torch.no_grad()
-def advance(model, x_t, t: int, t_prev: int, eps_cond, emb_null, w: float, step_index: int = 0) -> torch.Tensor:
-    """x_bar_{t-1}: one guided DDIM step from x_t (B, C, h, w) with the tuned null embedding (no gradient)."""
-    eps_null = model.predict_eps(x_t, t, emb_null)  # (B, C, h, w)
-    schedule = model.schedule
-    x_prev = ddim_step(x_t, guided_eps(eps_null, eps_cond, w), schedule.alpha_bar_at(t), schedule.alpha_bar_at(t_prev))
-    check_finite(x_prev, step_index, t, "latent after the guided DDIM step")
-    return x_prev  # (B, C, h, w)
+def optimize_nulls(model, latents, emb_cond, config: NullTextConfig | None = None, *, progress: bool = True,
+                   callback=None, **settings):
+    """Algorithm 1's outer loop: the guided trajectory from z*_T at w, each step's null embedding tuned first.
 
-
-def optimize_nulls(model, latents, emb_cond, *, w: float = 7.5, num_inner_steps: int = 10, lr: float = 1e-2,
-                   early_stop_eps: float | None = 1e-5, progress: bool = True, callback=None):
-    """Algorithm 1's outer loop over the sampling steps, noisiest first.
-
-    latents: the pivots x*_0..x*_T (cleanest first), emb_cond: (B, L, D). Returns (one tuned (B, L, D)
-    null embedding per step, the per-step loss histories). ``callback(i, losses)`` follows each step.
+    latents: the pivots z*_T .. z*_0 (noisiest first), emb_cond: (B, L, D). Returns (one tuned (B, L, D)
+    null embedding per step, each step's loss history). ``callback(i, losses)`` follows each step's tuning.
     """
-    schedule, N = model.schedule, len(latents) - 1
-    emb_null, x_t = model.null_embedding(emb_cond.shape[0]), latents[-1]  # emb_null_T = "", x_bar_T = x*_T
+    config = make_config(config, settings)
     nulls, histories = [], []
-    bar = tqdm(schedule.pairs(N), desc="null-text inversion", disable=not progress)
-    for i, (t, t_prev) in enumerate(bar):
-        # 1. the conditional prediction, once per step, with no gradient
-        with torch.no_grad():
-            eps_cond = model.predict_eps(x_t, t, emb_cond)  # (B, C, h, w)
-        # 2. tune this step's null embedding, starting from the previous step's
-        threshold = None if early_stop_eps is None else early_stop_eps + 2e-5 * i
-        emb_null, losses = optimize_step(model, x_t, t, t_prev, eps_cond, emb_null, latents[N - i - 1], w=w,
-                                         num_inner_steps=num_inner_steps, lr=lr * (1 - i / 100),
-                                         threshold=threshold, step_index=i)
-        # 3. advance the current latent with the tuned embedding
-        x_t = advance(model, x_t, t, t_prev, eps_cond, emb_null, w, step_index=i)
+
+    def tune(step: Step, x_t, eps_cond):  # the inner loop, from the previous step's embedding ("" at first)
+        start = nulls[-1] if nulls else model.null_embedding(emb_cond.shape[0])  # (B, L, D)
+        emb_null, losses = tune_null(model, step, x_t, eps_cond, start, latents[step.i + 1], config)
         nulls.append(emb_null)
         histories.append(losses)
-        bar.set_postfix(loss=f"{losses[-1]:.2e}" if losses else "-")
         if callback is not None:
-            callback(i, losses)
+            callback(step.i, losses)
+        return emb_null
+
+    # each step of the trajectory is the advance z_bar_{t-1} = z_{t-1}(z_bar_t, emb_null_t, C)
+    for _ in guided_trajectory(model, latents[0], emb_cond, num_steps=len(latents) - 1, w=config.w, tune_null=tune,
+                               after_step=check_advance, progress=progress, desc="null-text inversion"):
+        pass
     return nulls, histories
 
 
-def check_count(name: str, value, minimum: int) -> int:
-    """Return ``value`` if it is an integer >= minimum, else raise a ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def check_settings(num_steps, num_inner_steps, lr, early_stop_eps) -> None:
-    """Raise a ValueError for settings null-text inversion cannot use."""
-    if isinstance(num_steps, int) and num_steps > 100:
-        raise ValueError(f"null-text inversion decays the learning rate as lr * (1 - i / 100) (the official "
-                         f"code's rule), so it allows at most 100 steps, got num_steps={num_steps}")
-    check_count("num_inner_steps (0 = no tuning)", num_inner_steps, 0)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    if early_stop_eps is not None and (not isinstance(early_stop_eps, (int, float)) or isinstance(early_stop_eps, bool)
-                                       or not math.isfinite(early_stop_eps) or early_stop_eps < 0):
-        raise ValueError("early_stop_eps must be a finite number >= 0, or None to never stop early, "
-                         f"got {early_stop_eps!r}")
-
-
-def null_text_inversion(model, images: torch.Tensor, prompts, *, num_steps: int = 50, w: float = 7.5,
-                        num_inner_steps: int = 10, lr: float = 1e-2, early_stop_eps: float | None = 1e-5,
-                        progress: bool = True, callback=None) -> InversionResult:
+def null_text_inversion(model, images: torch.Tensor, prompts, config: NullTextConfig | None = None, *,
+                        progress: bool = True, callback=None, optimize=optimize_nulls, **settings) -> InversionResult:
     """Null-text inversion of images in [0, 1] (B, 3, H, W) with one source prompt per image (Algorithm 1).
 
-    Returns an ``InversionResult`` (method "null-text") whose ``emb_null`` holds the tuned null
-    embedding of every sampling step, (B, L, D) each, and ``losses`` each step's loss history.
+    ``config`` holds the settings (default: the paper's); keyword ``settings`` (num_steps, w, num_inner_steps,
+    lr, early_stop_eps) replace its fields. Returns an ``InversionResult`` (method "null-text") whose
+    ``emb_null`` holds the tuned null embedding of every sampling step, (B, L, D) each, and ``losses`` each
+    step's loss history. ``optimize`` is the outer loop (``nti_edu.fast`` passes its own).
     """
-    check_settings(num_steps, num_inner_steps, lr, early_stop_eps)
-    w = check_guidance(w)
+    config = make_config(config, settings)  # checked once here; the schedule's own limit by the pivots' inversion
     start = time.perf_counter()
-    # 1. pivots x*_0..x*_T: DDIM inversion at w = 1 (sec. 3.1)
-    latents, emb_cond, prompts = pivots(model, images, prompts, num_steps=num_steps, progress=progress)
+    # 1. the pivots z*_T..z*_0: DDIM inversion at w = 1 (sec. 3.1)
+    pivotal = pivots(model, images, prompts, num_steps=config.num_steps, progress=progress)
     pivot_seconds = time.perf_counter() - start
-    # 2. the per-step null embeddings (sec. 3.2)
-    nulls, losses = optimize_nulls(model, latents, emb_cond, w=w, num_inner_steps=num_inner_steps, lr=lr,
-                                   early_stop_eps=early_stop_eps, progress=progress, callback=callback)
-    settings = {"w_invert": 1.0, "num_inner_steps": num_inner_steps, "lr": lr, "early_stop_eps": early_stop_eps,
-                "pivot_seconds": pivot_seconds}
-    return InversionResult(method="null-text", prompts=prompts, num_steps=num_steps, w=w, latents=latents,
-                           emb_cond=emb_cond, emb_null=nulls, losses=losses,
-                           seconds=time.perf_counter() - start, settings=settings)
+    # 2. the per-step null embeddings at w (sec. 3.2)
+    nulls, losses = optimize(model, pivotal.latents, pivotal.emb_cond, config, progress=progress, callback=callback)
+    return replace(pivotal, method="null-text", w=config.w, emb_null=nulls, losses=losses,
+                   seconds=time.perf_counter() - start,
+                   settings={"w_invert": 1.0, **config.as_dict(), "pivot_seconds": pivot_seconds})
 
+
+# -- the paper's ablation: one null embedding for all steps (sec. 4) -------------------------------------
 
 def global_null_text_inversion(model, images: torch.Tensor, prompts, *, num_steps: int = 50, w: float = 7.5,
                                num_epochs: int = 10, lr: float = 1e-2, progress: bool = True,
                                callback=None) -> InversionResult:
     """The paper's ablation "global null-text embedding" (sec. 4): one null embedding for all steps.
 
-    Each epoch walks the steps from T down as Algorithm 1 does, with one Adam update of the shared
-    embedding per step (so ``num_epochs`` = 10 costs what 10 inner iterations cost), and advances the
-    current latent with it. ``losses[i]`` holds step i's loss at every epoch; ``callback(i, losses[i])``.
+    Each epoch walks the guided trajectory from z*_T as Algorithm 1 does, with one Adam update of the shared
+    embedding per step (so ``num_epochs`` = 10 costs what 10 inner iterations cost), and advances with it.
+    ``losses[i]`` holds step i's loss at every epoch; ``callback(i, losses[i])``.
     """
-    check_settings(None, check_count("num_epochs", num_epochs, 1), lr, None)
-    w = check_guidance(w)
+    config = NullTextConfig(num_steps=num_steps, w=w, lr=lr, early_stop_eps=None)  # checks num_steps, w, lr
+    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
+        raise ValueError(f"num_epochs must be an integer >= 1, got {num_epochs!r}")
     start = time.perf_counter()
-    latents, emb_cond, prompts = pivots(model, images, prompts, num_steps=num_steps, progress=progress)
-    params = [e.clone().unsqueeze(0).requires_grad_(True) for e in model.null_embedding(emb_cond.shape[0])]
-    optimizer = torch.optim.Adam(params, lr=lr)
+    pivotal = pivots(model, images, prompts, num_steps=num_steps, progress=progress)
+    adam = PerImageAdam(model.null_embedding(pivotal.emb_cond.shape[0]), lr=lr, loss_scale=loss_scale(model))
     losses = [[] for _ in range(num_steps)]
-    for _ in tqdm(range(num_epochs), desc="global null-text inversion", disable=not progress):
-        run_global_epoch(model, latents, emb_cond, params, optimizer, losses, w, callback)
-    emb_null = torch.cat(params).detach()  # (B, L, D), the same at every step
-    return InversionResult(method="global-null-text", prompts=prompts, num_steps=num_steps, w=w, latents=latents,
-                           emb_cond=emb_cond, emb_null=[emb_null] * num_steps, losses=losses,
-                           seconds=time.perf_counter() - start,
-                           settings={"w_invert": 1.0, "num_epochs": num_epochs, "lr": lr})
+    for _ in range(num_epochs):
+        global_epoch(model, pivotal.latents, pivotal.emb_cond, adam, losses, config.w, callback, progress)
+    emb_null = adam.tuned()  # (B, L, D), the same at every step
+    return replace(pivotal, method="global-null-text", w=config.w, emb_null=[emb_null] * num_steps, losses=losses,
+                   seconds=time.perf_counter() - start, settings={"w_invert": 1.0, "num_epochs": num_epochs, "lr": lr})
 
 
-def run_global_epoch(model, latents, emb_cond, params, optimizer, losses, w, callback=None) -> None:
-    """One pass over the steps from T down, one Adam update of the shared null embedding per step."""
-    N, everyone = len(latents) - 1, list(range(len(params)))
-    x_t = latents[-1]  # x*_T, (B, C, h, w)
-    for i, (t, t_prev) in enumerate(model.schedule.pairs(N)):
-        with torch.no_grad():
-            eps_cond = model.predict_eps(x_t, t, emb_cond)  # (B, C, h, w)
-        values = adam_iteration(model, optimizer, params, everyone, x_t, t, t_prev, eps_cond, latents[N - i - 1], w)
-        check_finite(values, i, t, "pivotal loss")
-        losses[i].append(sum(values) / len(values))
-        x_t = advance(model, x_t, t, t_prev, eps_cond, torch.cat(params).detach(), w, step_index=i)
+def global_epoch(model, latents, emb_cond, adam: "PerImageAdam", losses: list, w: float, callback=None,
+                 progress: bool = False) -> None:
+    """One epoch of the ablation: the guided trajectory from z*_T (latents noisiest first) with one Adam update
+    of the shared null embedding at each step, before the step advances with it. Appends to ``losses[i]``."""
+    def one_update(step: Step, x_t, eps_cond):
+        loss = pivotal_loss(model, step, x_t, eps_cond, adam.embeddings(), latents[step.i + 1], w)  # (B,)
+        values = adam.step(loss)
+        check_finite(values, step, "pivotal loss")
+        losses[step.i].append(sum(values) / len(values))
         if callback is not None:
-            callback(i, losses[i])
+            callback(step.i, losses[step.i])
+        return adam.tuned()  # (B, L, D)
+
+    for _ in guided_trajectory(model, latents[0], emb_cond, num_steps=len(latents) - 1, w=w, tune_null=one_update,
+                               progress=progress, desc="global null-text epoch"):
+        pass
+
+
+# -- the machinery kept out of the algorithm's way ----------------------------------------------------------
+
+class PerImageAdam:
+    """Adam on one null embedding per image, each image stopping on its own (the early stop of Algorithm 1).
+
+    A batch is tuned as runs of its own would tune each image: one leaf per image, and the per-image losses
+    are summed, so each embedding gets its own image's gradient. The leaves are float32 (float64 for a
+    float64 model) whatever dtype the UNet computes in, and so are Adam's moments.
+    """
+
+    def __init__(self, emb_null: torch.Tensor, lr: float, loss_scale: float = 1.0):
+        self.params = [e.detach().clone().unsqueeze(0).requires_grad_(True) for e in emb_null]  # B x (1, L, D)
+        self.optimizer = torch.optim.Adam(self.params, lr=lr)
+        self.active = list(range(len(self.params)))  # the indices of the images still being tuned
+        self.loss_scale = loss_scale
+
+    def embeddings(self) -> torch.Tensor:
+        """The active images' embeddings, differentiable: (A, L, D)."""
+        return torch.cat([self.params[b] for b in self.active])
+
+    def step(self, loss: torch.Tensor) -> list[float]:
+        """One Adam update from the active images' losses (A,); returns them (one device sync, as the official
+        code's ``loss.item()``). Images without a gradient are skipped by Adam."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.loss_scale == 1:
+            loss.sum().backward()
+        else:  # float16: scale the loss up so its gradients stay in range, then the gradients back down
+            (loss.sum() * self.loss_scale).backward()
+            for p in self.params:
+                if p.grad is not None:
+                    p.grad.div_(self.loss_scale)
+        self.optimizer.step()
+        return loss.detach().tolist()
+
+    def stop_below(self, values: list[float], threshold: float | None) -> bool:
+        """Stop the images whose loss is under ``threshold`` (None: none); True once every image has stopped."""
+        self.active = [b for b, v in zip(self.active, values) if threshold is None or not v < threshold]
+        return not self.active
+
+    def tuned(self) -> torch.Tensor:
+        """Every image's embedding, detached: (B, L, D)."""
+        return torch.cat(self.params).detach()
+
+
+def loss_scale(model) -> float:
+    """The loss scale a model's gradients need: FP16_LOSS_SCALE for a float16 UNet, else 1."""
+    return FP16_LOSS_SCALE if model.dtype == torch.float16 else 1.0
+
+
+def check_finite(values, step: Step, what: str) -> None:
+    """Raise a FloatingPointError naming the step when ``values`` (floats or a tensor) hold NaN or inf."""
+    finite = torch.isfinite(values).all().item() if torch.is_tensor(values) else all(map(math.isfinite, values))
+    if not finite:
+        raise FloatingPointError(f"null-text inversion diverged at step {step.i} (t = {step.t}): the {what} holds "
+                                 "NaN or inf; check the model's noise prediction and the input latents")
+
+
+def check_advance(step: Step, x_t: torch.Tensor) -> torch.Tensor:
+    """The latent after a guided step, or a FloatingPointError if it holds NaN or inf."""
+    check_finite(x_t, step, "latent after the guided DDIM step")
+    return x_t

@@ -19,7 +19,7 @@ class InversionResult:
     prompts: list[str]  # the source prompt of each image
     num_steps: int
     w: float  # the guidance weight the result is meant to be sampled at
-    latents: list[torch.Tensor]  # x*_0 .. x*_T, cleanest first: N + 1 of (B, C, h, w)
+    latents: list[torch.Tensor]  # x*_T .. x*_0, noisiest first: N + 1 of (B, C, h, w); step i ends at [i + 1]
     emb_cond: torch.Tensor  # (B, L, D)
     emb_null: list[torch.Tensor]  # one (B, L, D) per sampling step, noisiest first
     losses: list[list[float]] = field(default_factory=list)  # per step, per inner iteration
@@ -31,8 +31,8 @@ class InversionResult:
 
     @property
     def x_T(self) -> torch.Tensor:
-        return self.latents[-1]  # (B, C, h, w)
+        return self.latents[0]  # (B, C, h, w)
 
     @property
     def x_0(self) -> torch.Tensor:
-        return self.latents[0]  # (B, C, h, w)
+        return self.latents[-1]  # (B, C, h, w)

@@ -1,18 +1,18 @@
-"""DDIM sampling as a generator that yields every x_t, so that notebooks can plot the trajectory.
+"""DDIM sampling: the guided trajectory from a given x_T, every x_t yielded so that notebooks can plot it.
 
 Song et al., "Denoising Diffusion Implicit Models", ICLR 2021, eq. (12), with classifier-free guidance
 (Ho and Salimans 2022) and, for null-text inversion, a null embedding that may change at every step
-(Mokady et al. 2023, sec. 3.2).
+(Mokady et al. 2023, sec. 3.2). The loop itself is ``nti_edu.trajectory.guided_trajectory``; this module
+checks a user's inputs once and fills in the defaults.
 """
 from __future__ import annotations
 
 from typing import Iterator, Sequence
 
 import torch
-from tqdm.auto import tqdm
 
-from .ddim import ddim_step
-from .guidance import check_guidance, predict_guided_eps
+from .guidance import check_guidance
+from .trajectory import guided_trajectory
 
 
 def per_step_nulls(model, emb_null, emb_cond: torch.Tensor, num_steps: int) -> list[torch.Tensor]:
@@ -27,7 +27,7 @@ def per_step_nulls(model, emb_null, emb_cond: torch.Tensor, num_steps: int) -> l
 
 
 def check_inputs(model, x, emb_cond, num_steps: int, w) -> tuple[int, float]:
-    """Validate the arguments shared by sampling and inversion; return (num_steps, w)."""
+    """Validate a user's latents, prompt embeddings, step count and guidance weight; return (num_steps, w)."""
     model.check_latents(x)
     if not torch.is_tensor(emb_cond) or emb_cond.ndim != 3 or emb_cond.shape[0] != x.shape[0]:
         raise ValueError(f"emb_cond must be (B, L, D) with B = {x.shape[0]} (one prompt per latent), "
@@ -35,7 +35,6 @@ def check_inputs(model, x, emb_cond, num_steps: int, w) -> tuple[int, float]:
     return model.schedule.check_steps(num_steps), check_guidance(w)
 
 
-@torch.no_grad()
 def ddim_sample(model, x_T: torch.Tensor, emb_cond: torch.Tensor, *, num_steps: int = 50, w: float = 7.5,
                 emb_null: torch.Tensor | Sequence[torch.Tensor] | None = None, eta: float = 0.0,
                 generator: torch.Generator | None = None, progress: bool = False) -> Iterator[torch.Tensor]:
@@ -45,17 +44,10 @@ def ddim_sample(model, x_T: torch.Tensor, emb_cond: torch.Tensor, *, num_steps: 
     them, or None for the model's "" embedding. eta = 0 is deterministic; for eta > 0 the noise z is
     drawn with ``generator``.
     """
-    num_steps, w = check_inputs(model, x_T, emb_cond, num_steps, w)
+    num_steps, w = check_inputs(model, x_T, emb_cond, num_steps, w)  # eta is checked by ddim.ddim_sigma
     nulls = per_step_nulls(model, emb_null, emb_cond, num_steps)
-    schedule, x_t = model.schedule, x_T
-    yield x_t
-    for i, (t, t_prev) in enumerate(tqdm(schedule.pairs(num_steps), desc="DDIM sampling", disable=not progress)):
-        eps_pred = predict_guided_eps(model, x_t, t, emb_cond, nulls[i], w)  # (B, C, h, w)
-        noise = None
-        if eta > 0:
-            noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
-        x_t = ddim_step(x_t, eps_pred, schedule.alpha_bar_at(t), schedule.alpha_bar_at(t_prev), eta, noise)
-        yield x_t
+    return guided_trajectory(model, x_T, emb_cond, num_steps=num_steps, w=w, nulls=nulls, eta=eta,
+                             generator=generator, progress=progress)
 
 
 def sample(model, x_T, emb_cond, **kwargs) -> torch.Tensor:
@@ -69,5 +61,5 @@ def generate(model, prompts, *, num_steps: int = 50, w: float = 7.5, seed: int =
     """Text to image: prompts -> images in [0, 1], (B, 3, H, W), from seeded Gaussian x_T."""
     emb_cond = model.encode_prompt(prompts)  # (B, L, D)
     g = torch.Generator().manual_seed(seed)
-    x_T = torch.randn((emb_cond.shape[0], *model.latent_shape), generator=g).to(model.device, model.dtype)
+    x_T = torch.randn((emb_cond.shape[0], *model.latent_shape), generator=g).to(model.device, model.work_dtype)
     return model.latent_to_image(sample(model, x_T, emb_cond, num_steps=num_steps, w=w, progress=progress))

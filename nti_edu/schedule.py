@@ -30,6 +30,21 @@ def make_betas(kind: str, beta_start: float, beta_end: float, num_train_timestep
 
 
 @dataclass(frozen=True)
+class Step:
+    """One sampling step from level t to level t_prev (DDIM inversion walks it the other way).
+
+    ``i`` counts the steps from the noisiest (0) on: step i of a trajectory goes from latent i to latent
+    i + 1, as every trajectory in nti_edu is stored noisiest first (x_T first, x_0 last).
+    """
+
+    i: int
+    t: int
+    t_prev: int  # t - T / num_steps; below 0 after the last step
+    alpha_bar_t: torch.Tensor  # () alpha_bar at t
+    alpha_bar_prev: torch.Tensor  # () alpha_bar at t_prev (``alpha_bar_final`` past the last step)
+
+
+@dataclass(frozen=True)
 class NoiseSchedule:
     """A discrete noise schedule: ``betas`` and ``alpha_bar`` of shape (T,), plus SD's two conventions."""
 
@@ -77,16 +92,25 @@ class NoiseSchedule:
         return max(n for n in range(1, T + 1) if (n - 1) * (T // n) + self.steps_offset <= T - 1)
 
     def check_steps(self, num_steps) -> int:
-        """Return ``num_steps`` as an int, or raise a ValueError that says which values are allowed."""
+        """Return ``num_steps`` as an int, or raise a ValueError that says which values are allowed.
+
+        Called once, where a step count enters the package (the public functions and ``timesteps``); ``pairs`` and
+        ``steps``, which the loops call, trust their callers.
+        """
         if isinstance(num_steps, bool) or not isinstance(num_steps, int) or not 1 <= num_steps <= self.max_steps():
-            raise ValueError(f"num_steps must be an integer from 1 to {self.max_steps()}, got {num_steps!r}")
+            raise ValueError(f"num_steps must be an integer from 1 to {self.max_steps()} (at most "
+                             f"{self.max_steps()} DDIM steps for {self.num_train_timesteps} training timesteps), "
+                             f"got {num_steps!r}")
         return num_steps
 
     def step_ratio(self, num_steps: int) -> int:
-        return self.num_train_timesteps // self.check_steps(num_steps)
+        return self.num_train_timesteps // num_steps
 
     def timesteps(self, num_steps: int) -> torch.Tensor:
         """Inference timesteps, from noisiest to cleanest: (num_steps,) int64, e.g. 981, 961, ..., 1 for 50."""
+        return self._timesteps(self.check_steps(num_steps))  # a learner's call: checked
+
+    def _timesteps(self, num_steps: int) -> torch.Tensor:
         ratio = self.step_ratio(num_steps)
         ascending = torch.arange(num_steps, dtype=torch.int64) * ratio + self.steps_offset  # (N,)
         return ascending.flip(0)  # (N,)
@@ -98,7 +122,12 @@ class NoiseSchedule:
     def pairs(self, num_steps: int) -> list[tuple[int, int]]:
         """(t, t_prev) for every sampling step, noisiest first; inversion walks the same pairs backwards."""
         ratio = self.step_ratio(num_steps)
-        return [(int(t), int(t) - ratio) for t in self.timesteps(num_steps)]
+        return [(int(t), int(t) - ratio) for t in self._timesteps(num_steps)]
+
+    def steps(self, num_steps: int) -> list["Step"]:
+        """Every sampling step t -> t_prev, noisiest first, with the alpha_bar values the DDIM update needs."""
+        return [Step(i, t, t_prev, self.alpha_bar_at(t), self.alpha_bar_at(t_prev))
+                for i, (t, t_prev) in enumerate(self.pairs(num_steps))]
 
     def to_config(self) -> dict:
         """The fields that identify this schedule (saved beside inversions, so edits can check them)."""

@@ -36,7 +36,7 @@ def _tensors(result: InversionResult) -> dict[str, torch.Tensor]:
     """The result's tensors stacked for safetensors; a null embedding shared by all steps is stored once."""
     shared = all(e is result.emb_null[0] for e in result.emb_null)
     nulls = result.emb_null[:1] if shared else result.emb_null
-    tensors = {"latents": torch.stack(result.latents),  # (N+1, B, C, h, w)
+    tensors = {"latents": torch.stack(result.latents[::-1]),  # (N+1, B, C, h, w), on disk cleanest first (format 1)
                "emb_cond": result.emb_cond,  # (B, L, D)
                "emb_null": torch.stack(nulls)}  # (N, B, L, D), or (1, B, L, D) when shared
     if result.corrections is not None:
@@ -170,6 +170,6 @@ def _result(settings: dict, tensors: dict) -> InversionResult:
     emb_null = nulls * N if settings["emb_null_shared"] else nulls
     corrections = list(tensors["corrections"].unbind(0)) if "corrections" in tensors else None
     return InversionResult(method=settings["method"], prompts=settings["prompts"], num_steps=N, w=settings["w"],
-                           latents=list(tensors["latents"].unbind(0)), emb_cond=tensors["emb_cond"],
+                           latents=list(tensors["latents"].unbind(0))[::-1], emb_cond=tensors["emb_cond"],
                            emb_null=emb_null, losses=settings["losses"], seconds=settings["seconds"],
                            settings=settings["settings"], corrections=corrections)

@@ -7,6 +7,7 @@ tensors in [0, 1], (B, 3, H, W) or (3, H, W), as everywhere in nti_edu.
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -108,7 +109,7 @@ def drift_levels(drift: torch.Tensor) -> np.ndarray:
 
 
 def plot_drift(drifts: dict, ax=None, highlight=None):
-    """Drift curves, {label: (N + 1, B) RMS distance per level, cleanest first}, averaged over images.
+    """Drift curves, {label: (N + 1, B) RMS distance per level, noisiest first}, averaged over images.
 
     x is the fraction of the way from x_0 to x_T, so that curves of different step counts line up.
     ``highlight`` draws that label bold and the others faint.
@@ -116,7 +117,8 @@ def plot_drift(drifts: dict, ax=None, highlight=None):
     ax = ax or plt.subplots(figsize=(5, 3))[1]
     for label, drift in drifts.items():
         faint = highlight is not None and label != highlight
-        ax.plot(drift_levels(drift), drift.float().mean(1).cpu().numpy(), marker="." if drift.shape[0] < 30 else None,
+        mean = drift.float().mean(1).flip(0).cpu().numpy()  # (N + 1,) cleanest level first, as the x axis runs
+        ax.plot(drift_levels(drift), mean, marker="." if drift.shape[0] < 30 else None,
                 label=str(label), alpha=0.3 if faint else 1.0, linewidth=2.5 if label == highlight else 1.5)
     ax.set_xlabel(r"level: $x_0$ (0) to $x_T$ (1)")
     ax.set_ylabel("drift (latent RMS)")
@@ -233,3 +235,58 @@ def text_table(rows: Sequence[Sequence], header: Sequence[str], fmt: str = "{:.1
     widths = [max(len(str(h)), *(len(r[k]) for r in cells)) for k, h in enumerate(header)]
     line = lambda row: "  ".join(str(c).rjust(w) for c, w in zip(row, widths))  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in cells])
+
+
+# -- figures saved to files, for the command line: matplotlib's object API, no pyplot, no display -------------
+
+def file_figure(width: float, height: float):
+    """A figure that is only ever saved (no pyplot state, so no display is needed)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def hwc(image) -> np.ndarray:
+    """A (3, H, W) or (1, 3, H, W) tensor in [0, 1] as an (H, W, 3) array for imshow."""
+    image = image[0] if image.ndim == 4 else image
+    return image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+
+
+def save_image_grid(rows: list[list[tuple[object, str]]], path: Path, title: str = "") -> Path:
+    """A grid of images, one row per input; each cell is (image tensor, title). Saved as PNG."""
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    fig = file_figure(2.1 * n_cols, 2.3 * n_rows + (0.3 if title else 0))
+    axes = np.atleast_2d(fig.subplots(n_rows, n_cols, squeeze=False))
+    for r, row in enumerate(rows):
+        for c in range(n_cols):
+            ax = axes[r, c]
+            ax.set_axis_off()
+            if c < len(row):
+                image, label = row[c]
+                ax.imshow(hwc(image), interpolation="nearest")
+                ax.set_title(label, fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.savefig(path, format="png")
+    return path
+
+
+def save_heatmaps(steps: list[int], weights: list[float], panels: list[tuple[np.ndarray, str, str]], path: Path,
+             title: str = "") -> Path:
+    """Side-by-side heatmaps over (steps x guidance weight), each cell annotated; panels: (values, label, cmap)."""
+    fig = file_figure(3.6 * len(panels), 0.45 * len(steps) + 1.8)
+    for ax, (values, label, cmap) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels):
+        im = ax.imshow(values, cmap=cmap, aspect="auto")
+        ax.set_xticks(range(len(weights)), [f"{w:g}" for w in weights])
+        ax.set_yticks(range(len(steps)), [str(s) for s in steps])
+        ax.set_xlabel("guidance weight w (inversion and sampling)")
+        ax.set_ylabel("DDIM steps")
+        ax.set_title(label, fontsize=9)
+        for (i, j), v in np.ndenumerate(values):
+            ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=7, color="white",
+                    bbox={"facecolor": "black", "alpha": 0.35, "pad": 1, "linewidth": 0})
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.savefig(path, format="png")
+    return path

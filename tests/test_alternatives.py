@@ -20,7 +20,7 @@ def test_direct_inversion_reconstructs_the_whole_trajectory(tiny_model, two_imag
     assert result.method == "direct" and result.seconds > 0 and len(result.corrections) == 6
     assert all(c.shape == result.x_0.shape for c in result.corrections)
     back = reconstruct_latents(tiny_model, result)  # noisiest first
-    for level, x in enumerate(back[::-1]):
+    for level, x in enumerate(back):
         assert (x - result.latents[level]).abs().max() <= 1e-5, level
     # without the corrections the guided sampler drifts far from the pivots
     drifted = resample(tiny_model, result)[-1]

@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = "1ef3e31"  # main before the redesign (2026-12-04)
-VOLATILE = {"seconds", "save_id", "pivot_seconds", "tensors_sha256", "nti_edu_version"}
+VOLATILE = {"seconds", "save_id", "pivot_seconds", "tensors_sha256", "settings_sha256", "nti_edu_version"}
 
 COMMANDS = [  # run in order in one process; {img} and {out} are filled in
     ["invert", "{img}", "--prompt", "{prompt}", "--steps", "6", "--inner-steps", "3", "--out", "{out}/nti"],

@@ -279,16 +279,17 @@ def test_graph_runner_bookkeeping_on_the_cpu(model64, monkeypatch):
 
     from nti_edu.fast import fast_optimize_nulls, runners
     from nti_edu.fast.settings import resolve
-    from nti_edu.null_text import optimize_nulls, pivots
+    from nti_edu.null_text import NullTextConfig, optimize_nulls, pivots
 
     monkeypatch.setattr(runners, "capture", fake_capture)
     x = images(model64, 2, seed=3)
-    latents, emb_cond, _ = pivots(model64, x, PROMPTS, num_steps=4)
-    kwargs = dict(num_inner_steps=4, early_stop_eps=early_stop_between(model64, x), progress=False)
+    pivotal = pivots(model64, x, PROMPTS, num_steps=4)
+    latents, emb_cond = pivotal.latents, pivotal.emb_cond
+    config = NullTextConfig(num_steps=4, num_inner_steps=4, early_stop_eps=early_stop_between(model64, x))
     runner = runners.GraphRunner(model64, dataclasses.replace(resolve(model64), cuda_graph=True, cache=False))
     for _ in range(2):  # a second run on the same runner records again, for its own state
-        nulls, losses = fast_optimize_nulls(model64, latents, emb_cond, runner=runner, **kwargs)
-        plain_nulls, plain_losses = optimize_nulls(model64, latents, emb_cond, **kwargs)
+        nulls, losses = fast_optimize_nulls(model64, latents, emb_cond, config, runner=runner, progress=False)
+        plain_nulls, plain_losses = optimize_nulls(model64, latents, emb_cond, config, progress=False)
         assert max((u - v).abs().max().item() for u, v in zip(nulls, plain_nulls)) <= 1e-9
         assert [len(h) for h in losses] == [len(h) for h in plain_losses]
     assert len(runner.forwards) == 1  # one recorded forward serves the conditional and the guided step

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from nti_edu.inversion import invert, resample
-from nti_edu.null_text import global_null_text_inversion, null_text_inversion, optimize_step, pivots
+from nti_edu.null_text import NullTextConfig, global_null_text_inversion, null_text_inversion, pivots, tune_null
 from nti_edu.reconstruction import reconstruct_latents
 
 PROMPTS = ["a red circle", "a blue square"]
@@ -59,15 +59,15 @@ def test_shapes_dtypes_and_bookkeeping(tiny_model):
 
 
 def test_inner_loop_alone_gives_the_first_steps_embedding(tiny_model):
-    """optimize_step, the notebook's inner loop, is exactly step 0 of Algorithm 1."""
+    """tune_null, the notebook's inner loop, is exactly step 0 of Algorithm 1."""
     x = images(tiny_model, 1)
     result = null_text_inversion(tiny_model, x, PROMPTS[0], num_steps=3, num_inner_steps=3, progress=False)
-    latents, emb_cond, _ = pivots(tiny_model, x, PROMPTS[0], num_steps=3)
-    t, t_prev = tiny_model.schedule.pairs(3)[0]
+    pivotal = pivots(tiny_model, x, PROMPTS[0], num_steps=3)
+    step = tiny_model.schedule.steps(3)[0]
     with torch.no_grad():
-        eps_cond = tiny_model.predict_eps(latents[-1], t, emb_cond)
-    tuned, losses = optimize_step(tiny_model, latents[-1], t, t_prev, eps_cond, tiny_model.null_embedding(1),
-                                  latents[-2], w=7.5, num_inner_steps=3, lr=1e-2, threshold=1e-5)
+        eps_cond = tiny_model.predict_eps(pivotal.x_T, step.t, pivotal.emb_cond)
+    tuned, losses = tune_null(tiny_model, step, pivotal.x_T, eps_cond, tiny_model.null_embedding(1),
+                              pivotal.latents[1], NullTextConfig(num_steps=3, num_inner_steps=3))
     assert torch.equal(tuned, result.emb_null[0]) and losses == result.losses[0]
 
 

@@ -85,8 +85,8 @@ def test_reconstruction_rows_agree_where_they_must(model, run):
 
 def test_global_snapshots_match_separate_runs(report, model):
     images, prompts = make_batch(heldout_seeds(2))[:2]
-    latents, emb_cond, _ = pivots(model, images, prompts, num_steps=STEPS)
-    snapshots = report.global_nulls(model, latents, emb_cond, (0, 1, 2))
+    pivotal = pivots(model, images, prompts, num_steps=STEPS)
+    snapshots = report.global_nulls(model, pivotal.latents, pivotal.emb_cond, (0, 1, 2))
     separate = global_null_text_inversion(model, images, prompts, num_steps=STEPS, num_epochs=2, progress=False)
     assert torch.allclose(snapshots[2], separate.emb_null[0], atol=1e-6)
     assert torch.equal(snapshots[0], model.null_embedding(2)) and not torch.allclose(snapshots[1], snapshots[2])

@@ -18,7 +18,7 @@ def test_sweep_points_match_direct_runs(tiny_model):
                                                  w=1.0)[-1])
     assert torch.allclose(point.recon, direct, atol=1e-6)
     assert torch.allclose(point.psnr, psnr(direct, images))
-    assert point.drift.shape == (9, 2) and point.drift[-1].abs().max() == 0
+    assert point.drift.shape == (9, 2) and point.drift[0].abs().max() == 0  # x_T, where both start
     assert set(result.psnr_table()) == {(4, 1.0), (4, 5.0), (8, 1.0), (8, 5.0)}
     with pytest.raises(KeyError, match="was not swept"):
         result.get(16, 1.0, 1.0)

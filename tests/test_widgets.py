@@ -52,7 +52,7 @@ def test_sweep_figure_draws_the_requested_point():
     assert recon_ax.get_title() == f"5 steps: {point.psnr[1].item():.1f} dB"
     lines = drift_ax.get_lines()
     assert len(lines) == 3  # one curve per step count at these weights
-    assert np.allclose(lines[1].get_ydata(), point.drift[:, 1].numpy())
+    assert np.allclose(lines[1].get_ydata(), point.drift[:, 1].flip(0).numpy())  # plotted from x_0 to x_T
     with pytest.raises(KeyError, match="was not swept"):
         widgets.sweep_figure(sweep, 20, 1.0, 1.0)
 

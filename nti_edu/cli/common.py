@@ -65,14 +65,16 @@ def load(args):
 
 
 def check_steps(model, num_steps: int, method: str = "ddim") -> int:
-    """The step count, or a CliError naming the limit: the schedule's, and 100 for null-text inversion."""
-    most = model.schedule.max_steps()
-    if num_steps > most:
-        raise CliError(f"--steps {num_steps} is beyond this model's schedule: at most {most} DDIM steps "
-                       f"({model.schedule.num_train_timesteps} training timesteps)")
-    if method == "null-text" and num_steps > 100:
-        raise CliError(f"--steps {num_steps}: null-text inversion allows at most 100 steps (its learning rate "
-                       "decays as 1e-2 * (1 - i / 100))")
+    """The step count checked by the library's own rules before any long work: the schedule's limit, and
+    ``NullTextConfig``'s for null-text inversion. A CliError that names --steps."""
+    from ..null_text import NullTextConfig
+
+    try:
+        model.schedule.check_steps(num_steps)
+        if method == "null-text":
+            NullTextConfig(num_steps=num_steps)
+    except ValueError as err:
+        raise CliError(f"--steps {num_steps}: {err}") from None
     return num_steps
 
 

@@ -21,7 +21,6 @@ import numpy as np
 
 from . import args as a
 from .common import add_model_arguments, check_prompt, check_steps, load, note, progress_bars, quality
-from .figures import image_grid
 from .outputs import StagedOutputs
 
 W_HIGH = 7.5  # Stable Diffusion's guidance weight, the one editing needs
@@ -97,14 +96,14 @@ def reconstructions(model, images, prompts, args):
     """The three inversions, each reconstructed at its own w, and the w = 1 one also at 7.5:
     ({name: (n, 3, S, S)}, {name: seconds}, the null-text result, which the edits start from)."""
     from ..inversion import invert
-    from ..null_text import null_text_inversion
+    from ..null_text import NullTextConfig, null_text_inversion
     from ..reconstruction import reconstruct
 
+    config = NullTextConfig(num_steps=args.steps, w=W_HIGH, num_inner_steps=args.inner_steps)
     progress, recons, seconds = progress_bars(args), {}, {}
     runs = {"ddim_w1": lambda: invert(model, images, prompts, num_steps=args.steps, w=1.0, progress=progress),
             "ddim_w7.5": lambda: invert(model, images, prompts, num_steps=args.steps, w=W_HIGH, progress=progress),
-            "null_text_w7.5": lambda: null_text_inversion(model, images, prompts, num_steps=args.steps, w=W_HIGH,
-                                                          num_inner_steps=args.inner_steps, progress=progress)}
+            "null_text_w7.5": lambda: null_text_inversion(model, images, prompts, config, progress=progress)}
     for name, make in runs.items():
         start = time.perf_counter()
         result = make()
@@ -172,6 +171,8 @@ def figure_rows(images, recons, edited, rows) -> list[list[tuple]]:
 
 
 def run(args) -> dict:
+    from .. import viz
+
     wall = time.perf_counter()
     with StagedOutputs(args.out) as out:
         model = load(args)
@@ -182,8 +183,8 @@ def run(args) -> dict:
         recons, seconds, result = reconstructions(model, images, prompts, args)
         edited, targets, labels, seconds["edits"] = edits(model, result, scenes, args)
         rows = table(images, prompts, recons, edited, targets, labels, judge(edited, targets))
-        image_grid(figure_rows(images, recons, edited, rows), out.path("demo.png"),
-                   title=f"{model.name}: {args.steps} DDIM steps, null-text {args.inner_steps} inner iterations")
+        viz.save_image_grid(figure_rows(images, recons, edited, rows), out.path("demo.png"),
+                            title=f"{model.name}: {args.steps} DDIM steps, null-text {args.inner_steps} inner iterations")
         metrics = {"model": model.name, "device": str(model.device), "num_steps": args.steps,
                    "num_inner_steps": args.inner_steps, "edit_target_w": EDIT_TARGET_W, "images": rows,
                    "mean_psnr_db": mean_psnr(rows),

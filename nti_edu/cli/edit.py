@@ -68,11 +68,13 @@ def add_parser(subparsers, parents) -> None:
 
 def resolve_mode(mode: str, source: str, target: str) -> str:
     """The mode to use, and a CliError for prompts the mode cannot edit (checked before any work)."""
-    same_count = len(source.split()) == len(target.split())
+    from ..p2p import edit_kind
+
+    kind = edit_kind(source, target)  # the library's one rule: same number of words -> swap
     if mode == "auto":
-        mode = "swap" if same_count else "refine"
-        note(f"--mode auto: using {mode} ({'same' if same_count else 'different'} number of words)")
-    if mode == "swap" and not same_count:
+        mode = kind
+        note(f"--mode auto: using {mode} ({'same' if kind == 'swap' else 'different'} number of words)")
+    if mode == "swap" and kind != "swap":
         raise CliError(f"a word swap needs prompts with the same number of words, got {len(source.split())} in "
                        f"{source!r} and {len(target.split())} in {target!r}; use --mode refine to add or remove words")
     if mode == "reweight" and target != source:

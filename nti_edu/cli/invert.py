@@ -49,10 +49,11 @@ def run_method(model, image, args):
     kwargs = {"num_steps": args.steps, "w": args.guidance, "progress": progress}
     if args.method == "null-text":
         from ..fast import fast_null_text_inversion
-        from ..null_text import null_text_inversion
+        from ..null_text import NullTextConfig, null_text_inversion
 
+        config = NullTextConfig(num_steps=args.steps, w=args.guidance, num_inner_steps=args.inner_steps)
         method = fast_null_text_inversion if args.fast else null_text_inversion
-        return method(model, image, args.prompt, num_inner_steps=args.inner_steps, **kwargs)
+        return method(model, image, args.prompt, config, progress=progress)
     if args.method == "ddim":
         from ..inversion import invert
 

@@ -16,7 +16,6 @@ import numpy as np
 from . import args as a
 from .common import IMAGE_RULES, MIN_SIDE_TEXT, add_model_arguments, check_prompt, check_steps, fit_to_model, \
     load, open_rgb, progress_bars, save_png
-from .figures import heatmaps
 from .outputs import StagedOutputs
 
 FIELDS = ("steps", "w", "psnr_db", "final_drift", "max_drift")
@@ -45,9 +44,9 @@ def rows(result, steps: list[int], weights: list[float]) -> list[dict]:
     for s in steps:
         for w in weights:
             point = result.get(s, w, w)
-            drift = point.drift.mean(1)  # (N + 1,) cleanest level first, averaged over images
+            drift = point.drift.mean(1)  # (N + 1,) noisiest level first, averaged over images
             out.append({"steps": s, "w": w, "psnr_db": round(point.psnr.mean().item(), 3),
-                        "final_drift": round(drift[0].item(), 5), "max_drift": round(drift.max().item(), 5)})
+                        "final_drift": round(drift[-1].item(), 5), "max_drift": round(drift.max().item(), 5)})
     return out
 
 
@@ -57,6 +56,7 @@ def grid(table: list[dict], key: str, steps: list[int], weights: list[float]) ->
 
 
 def run(args) -> list[dict]:
+    from .. import viz
     from ..sweeps import sweep
 
     img = open_rgb(args.image)
@@ -75,7 +75,7 @@ def run(args) -> list[dict]:
             writer.writerows(table)
         panels = [(grid(table, "psnr_db", steps, weights), "reconstruction PSNR (dB)", "viridis"),
                   (grid(table, "final_drift", steps, weights), "final latent drift (RMS at x_0)", "magma")]
-        heatmaps(steps, weights, panels, out.path("sweep.png"), title=f"DDIM inversion of {args.prompt!r}")
+        viz.save_heatmaps(steps, weights, panels, out.path("sweep.png"), title=f"DDIM inversion of {args.prompt!r}")
         save_png(image, out.path("input.png"))
     print_table(table, time.perf_counter() - start)
     return table

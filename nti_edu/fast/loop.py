@@ -14,18 +14,21 @@ What changes (see ``benchmarks/README.md`` for the measurements):
 """
 from __future__ import annotations
 
-import time
+from dataclasses import fields
+from functools import partial
 
 import torch
 from tqdm.auto import tqdm
 
 from ..ddim import ddim_step
-from ..guidance import check_guidance, guided_eps
-from ..null_text import check_finite, check_settings, pivots
+from ..guidance import guided_eps
+from ..null_text import NullTextConfig, check_finite, make_config, null_text_inversion
 from ..result import InversionResult
 from .inner import StepState, StopFlag
 from .runners import make_runner
 from .settings import resolve
+
+CONFIG_FIELDS = {f.name for f in fields(NullTextConfig)}
 
 
 class StepLog:
@@ -50,13 +53,14 @@ class StepLog:
         return [sum(v for v, a in zip(row, on) if a) / sum(on)
                 for row, on in zip(loss[:self.ran[i]], active[:self.ran[i]]) if any(on)]
 
-    def histories(self, pairs) -> list[list[float]]:
+    def histories(self, steps) -> list[list[float]]:
         """Every step's history, with one transfer; raise a FloatingPointError at the first divergence."""
         loss, active, size = self.loss.cpu(), self.active.cpu(), self.latent_size.cpu()
         result = []
-        for i, (t, _) in enumerate(pairs):
-            check_finite(loss[i, :self.ran[i]][active[i, :self.ran[i]]], i, t, "pivotal loss")
-            check_finite(size[i], i, t, "latent after the guided DDIM step")
+        for step in steps:
+            i = step.i
+            check_finite(loss[i, :self.ran[i]][active[i, :self.ran[i]]], step, "pivotal loss")
+            check_finite(size[i], step, "latent after the guided DDIM step")
             result.append(self.history(i, loss[i], active[i]))
         return result
 
@@ -73,35 +77,36 @@ def run_inner_loop(runner, state: StepState, log: StepLog, stop: StopFlag, i: in
             break
 
 
-def fast_optimize_nulls(model, latents, emb_cond, *, w: float = 7.5, num_inner_steps: int = 10, lr: float = 1e-2,
-                        early_stop_eps: float | None = 1e-5, progress: bool = True, callback=None, runner=None,
-                        **options):
-    """``null_text.optimize_nulls`` on the fast path: same arguments and returns, plus the options of
-    ``fast_null_text_inversion`` (precision, cuda_graph, cache, channels_last, compile, trace).
+def fast_optimize_nulls(model, latents, emb_cond, config: NullTextConfig | None = None, *, progress: bool = True,
+                        callback=None, runner=None, **options):
+    """``null_text.optimize_nulls`` on the fast path: the same arguments and returns (the pivots noisiest
+    first), plus the options of ``fast_null_text_inversion`` (precision, cuda_graph, cache, channels_last,
+    compile, trace) when no ``runner`` is given.
 
-    The losses are read back once at the end, or once per step when ``progress`` or ``callback`` needs them.
+    The losses are read back once at the end, or once per step when a ``callback`` needs them.
     """
+    settings = {k: options.pop(k) for k in list(options) if k in CONFIG_FIELDS}  # the rest are the fast options
+    config = make_config(config, settings)
     runner = runner or make_runner(model, resolve(model, **options))
     runner.prepare()
-    schedule, N, x_t = model.schedule, len(latents) - 1, latents[-1]
+    steps, x_t = model.schedule.steps(len(latents) - 1), latents[0]
     state = StepState.allocate(x_t, model.null_embedding(emb_cond.shape[0]), runner.settings.work_dtype)
-    log, stop, nulls = StepLog(N, num_inner_steps, state), StopFlag(x_t.device), []
-    bar = tqdm(schedule.pairs(N), desc="null-text inversion (fast)", disable=not progress)
-    for i, (t, t_prev) in enumerate(bar):
+    log, stop, nulls = StepLog(len(steps), config.num_inner_steps, state), StopFlag(x_t.device), []
+    for step in tqdm(steps, desc="null-text inversion (fast)", disable=not progress):
         # 1. the conditional prediction, once per step; then this step's inputs into the state
-        runner.begin_step(x_t, t)
+        runner.begin_step(x_t, step.t)
         eps_cond = runner.predict_at_step(emb_cond)  # (B, C, h, w), work dtype
-        threshold = float("-inf") if early_stop_eps is None else early_stop_eps + 2e-5 * i
-        state.load(x_t, t, eps_cond, latents[N - i - 1], float(schedule.alpha_bar_at(t)),
-                   float(schedule.alpha_bar_at(t_prev)), threshold)
+        threshold = config.threshold_at(step.i)
+        state.load(x_t, step.t, eps_cond, latents[step.i + 1], float(step.alpha_bar_t), float(step.alpha_bar_prev),
+                   float("-inf") if threshold is None else threshold)
         # 2. tune this step's null embedding, starting from the previous step's
-        run_inner_loop(runner, state, log, stop, i, num_inner_steps, lr * (1 - i / 100), w)
-        nulls.append(state.emb_null.to(model.dtype, copy=True))  # (B, L, D)
+        run_inner_loop(runner, state, log, stop, step.i, config.num_inner_steps, config.lr_at(step.i), config.w)
+        nulls.append(state.emb_null.clone())  # (B, L, D), the work dtype (float32 or float64)
         # 3. advance the current latent with the tuned embedding
-        x_t = advance(runner, x_t, state, eps_cond, w).to(x_t.dtype)
-        log.latent_size[i].copy_(x_t.abs().amax())
-        report(log, i, bar, callback, progress)
-    return nulls, log.histories(schedule.pairs(N))
+        x_t = advance(runner, x_t, state, eps_cond, config.w).to(x_t.dtype)
+        log.latent_size[step.i].copy_(x_t.abs().amax())
+        report(log, step.i, callback)
+    return nulls, log.histories(steps)
 
 
 def advance(runner, x_t, state: StepState, eps_cond, w: float) -> torch.Tensor:
@@ -110,22 +115,17 @@ def advance(runner, x_t, state: StepState, eps_cond, w: float) -> torch.Tensor:
     return ddim_step(x_t.to(eps_null.dtype), guided_eps(eps_null, eps_cond, w), state.alpha_bar_t, state.alpha_bar_prev)
 
 
-def report(log: StepLog, i: int, bar, callback, progress: bool) -> None:
-    """Read step i's losses back (one sync) only when a progress bar or a callback wants them."""
-    if callback is None and not progress:
-        return
-    losses = log.history(i)
-    bar.set_postfix(loss=f"{losses[-1]:.2e}" if losses else "-")
+def report(log: StepLog, i: int, callback) -> None:
+    """Read step i's losses back (one sync) only when a callback wants them."""
     if callback is not None:
-        callback(i, losses)
+        callback(i, log.history(i))
 
 
-def fast_null_text_inversion(model, images: torch.Tensor, prompts, *, num_steps: int = 50, w: float = 7.5,
-                             num_inner_steps: int = 10, lr: float = 1e-2, early_stop_eps: float | None = 1e-5,
+def fast_null_text_inversion(model, images: torch.Tensor, prompts, config: NullTextConfig | None = None, *,
                              progress: bool = True, callback=None, precision: str | None = None,
                              cuda_graph: bool | None = None, cache: bool | None = None,
                              channels_last: bool = False, compile: bool = False,
-                             trace: bool | None = None) -> InversionResult:
+                             trace: bool | None = None, **settings) -> InversionResult:
     """``null_text.null_text_inversion`` on the fast path: the same algorithm, arguments and result.
 
     precision: None (the model's dtype), "fp32", "bf16" or "fp16" (autocast of a float32 model; the
@@ -136,26 +136,16 @@ def fast_null_text_inversion(model, images: torch.Tensor, prompts, *, num_steps:
     ``torch.jit.trace`` of the UNet's call (eager path, no autocast; None: on a CPU, when the UNet has no
     Python hooks or custom attention processors, which a trace would call only once; see ``tracing``).
     """
-    check_settings(num_steps, num_inner_steps, lr, early_stop_eps)
-    w = check_guidance(w)
-    settings = resolve(model, precision, cuda_graph, cache, channels_last, compile, trace)
-    runner, start = make_runner(model, settings), time.perf_counter()
-    # 1. pivots x*_0..x*_T: DDIM inversion at w = 1 (sec. 3.1), through the same runner
-    latents, emb_cond, prompts = pivots(FastPredictions(model, runner), images, prompts, num_steps=num_steps,
-                                       progress=progress)
-    pivot_seconds = time.perf_counter() - start
-    # 2. the per-step null embeddings (sec. 3.2)
-    nulls, losses = fast_optimize_nulls(model, latents, emb_cond, w=w, num_inner_steps=num_inner_steps, lr=lr,
-                                        early_stop_eps=early_stop_eps, progress=progress, callback=callback,
-                                        runner=runner)
-    fast = {"precision": str(settings.compute_dtype).removeprefix("torch."), "cuda_graph": settings.cuda_graph,
-            "cache": settings.cache, "channels_last": settings.channels_last, "compile": settings.compile,
-            "trace": settings.trace}
-    settings_out = {"w_invert": 1.0, "num_inner_steps": num_inner_steps, "lr": lr, "early_stop_eps": early_stop_eps,
-                    "pivot_seconds": pivot_seconds, "fast": fast}
-    return InversionResult(method="null-text", prompts=prompts, num_steps=num_steps, w=w, latents=latents,
-                           emb_cond=emb_cond, emb_null=nulls, losses=losses, seconds=time.perf_counter() - start,
-                           settings=settings_out)
+    config = make_config(config, settings)
+    fast = resolve(model, precision, cuda_graph, cache, channels_last, compile, trace)
+    runner = make_runner(model, fast)
+    optimize = partial(fast_optimize_nulls, runner=runner)  # the pivots go through the same runner
+    result = null_text_inversion(FastPredictions(model, runner), images, prompts, config, progress=progress,
+                                 callback=callback, optimize=optimize)
+    result.settings["fast"] = {"precision": str(fast.compute_dtype).removeprefix("torch."),
+                               "cuda_graph": fast.cuda_graph, "cache": fast.cache,
+                               "channels_last": fast.channels_last, "compile": fast.compile, "trace": fast.trace}
+    return result
 
 
 class FastPredictions:

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ..null_text import FP16_LOSS_SCALE
 from .tracing import traceable
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-FP16_LOSS_SCALE = 1024.0  # float16 gradients of a ~1e-3 loss fall below its normal range without it
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,12 @@ class LatentDiffusion:
         return self.unet.dtype
 
     @property
+    def work_dtype(self) -> torch.dtype:
+        """What latents, embeddings, DDIM steps and losses are computed in: float32, or float64 for a float64
+        model. The components may compute in float16 or bfloat16; their inputs and outputs are cast."""
+        return torch.float64 if self.dtype == torch.float64 else torch.float32
+
+    @property
     def vae_scale_factor(self) -> int:
         return 2 ** (len(self.vae.config.block_out_channels) - 1)
 
@@ -73,7 +79,7 @@ class LatentDiffusion:
         """Prompt embeddings, the UNet's cross-attention context: (B, L, D)."""
         ids = tokenize(self.tokenizer, prompts).to(self.text_encoder.device)  # (B, L)
         emb = self.text_encoder(ids).last_hidden_state  # (B, L, D)
-        return emb.to(self.dtype)
+        return emb.to(self.work_dtype)
 
     def null_embedding(self, batch: int = 1) -> torch.Tensor:
         """The embedding of the empty prompt "", the lecture's phi: (B, L, D)."""
@@ -81,9 +87,11 @@ class LatentDiffusion:
 
     # -- noise prediction ---------------------------------------------------------------------
     def predict_eps(self, x_t: torch.Tensor, t: int, emb: torch.Tensor) -> torch.Tensor:
-        """eps_theta(x_t, t, emb): (B, C, h, w). Gradients flow to ``emb`` when it requires them."""
+        """eps_theta(x_t, t, emb): (B, C, h, w) in x_t's dtype, whatever the UNet computes in. Gradients flow to
+        ``emb`` when it requires them (through the cast to the UNet's dtype)."""
         t_batch = torch.full((x_t.shape[0],), int(t), device=x_t.device, dtype=torch.long)  # (B,)
-        return self.unet(x_t, t_batch, encoder_hidden_states=emb).sample  # (B, C, h, w)
+        x_in, emb_in = x_t.to(self.dtype), emb.to(self.dtype)  # no-ops unless the UNet is half precision
+        return self.unet(x_in, t_batch, encoder_hidden_states=emb_in).sample.to(x_t.dtype)  # (B, C, h, w)
 
     def predict_eps_pair(self, x_t, t: int, emb_null, emb_cond) -> tuple[torch.Tensor, torch.Tensor]:
         """The null and conditional predictions in one batched UNet call: two (B, C, h, w) tensors."""
@@ -98,7 +106,8 @@ class LatentDiffusion:
         """Encode images in [0, 1] (B, 3, H, W) to scaled latents (B, C, h, w); the posterior mean."""
         self.check_images(images)
         x = images.to(self.vae.device, self.vae.dtype) * 2 - 1  # (B, 3, H, W) in [-1, 1]
-        return self.vae.encode(x).latent_dist.mean * self.vae.config.scaling_factor  # (B, C, h, w)
+        latents = self.vae.encode(x).latent_dist.mean * self.vae.config.scaling_factor  # (B, C, h, w)
+        return latents.to(self.work_dtype)
 
     @torch.no_grad()
     def latent_to_image(self, latents: torch.Tensor) -> torch.Tensor:
