@@ -62,9 +62,7 @@ class NullTextConfig:
                              f"code's rule), so num_steps must be an integer from 1 to 100 (at most 100 steps), "
                              f"got {self.num_steps!r}")
         object.__setattr__(self, "w", check_guidance(self.w))
-        if isinstance(self.num_inner_steps, bool) or not isinstance(self.num_inner_steps, int) \
-                or self.num_inner_steps < 0:
-            raise ValueError(f"num_inner_steps (0 = no tuning) must be an integer >= 0, got {self.num_inner_steps!r}")
+        check_count("num_inner_steps (0 = no tuning)", self.num_inner_steps, 0)
         if not is_number(self.lr) or self.lr <= 0:
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
         if self.early_stop_eps is not None and (not is_number(self.early_stop_eps) or self.early_stop_eps < 0):
@@ -81,6 +79,13 @@ class NullTextConfig:
 
     def as_dict(self) -> dict:
         return {"num_inner_steps": self.num_inner_steps, "lr": self.lr, "early_stop_eps": self.early_stop_eps}
+
+
+def check_count(name: str, value, minimum: int) -> int:
+    """Return ``value`` if it is an integer >= minimum, else raise a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
 
 
 def is_number(value) -> bool:
@@ -194,8 +199,7 @@ def global_null_text_inversion(model, images: torch.Tensor, prompts, *, num_step
     ``losses[i]`` holds step i's loss at every epoch; ``callback(i, losses[i])``.
     """
     config = NullTextConfig(num_steps=num_steps, w=w, lr=lr, early_stop_eps=None)  # checks num_steps, w, lr
-    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
-        raise ValueError(f"num_epochs must be an integer >= 1, got {num_epochs!r}")
+    check_count("num_epochs", num_epochs, 1)
     start = time.perf_counter()
     pivotal = pivots(model, images, prompts, num_steps=num_steps, progress=progress)
     adam = PerImageAdam(model.null_embedding(pivotal.emb_cond.shape[0]), lr=lr, loss_scale=loss_scale(model))
