@@ -12,6 +12,8 @@ One switch at the top of every notebook picks the model, and the same cells then
 When the environment variable ``NTI_EDU_MODEL`` holds a model folder, it replaces the switch's model and
 nothing else: ``"embedded"`` keeps the world's images, ``"sd15"`` takes MY_IMAGES (the tests execute the
 notebooks this way with tiny random models and with the SD-1.5 stand-in of ``nti_edu.testing``).
+``NTI_EDU_DTYPE`` (``float32``, ``float16``, ``bfloat16``) overrides the dtype the device would pick
+(``nti_edu.models.auto_dtype``); the GPU session runs the notebooks in both half precisions this way.
 """
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ from .world import heldout_seeds, make_edit, make_example, parse_prompt
 
 MODEL_CHOICES = {"embedded": EMBEDDED, "sd15": SD15_ID}
 ENV_MODEL = "NTI_EDU_MODEL"
+ENV_DTYPE = "NTI_EDU_DTYPE"
+DTYPES = {"auto": "auto", "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 IMAGE_CACHE = Path.home() / ".cache" / "nti_edu" / "images"
 
 
@@ -47,17 +51,27 @@ def model_source(choice: str) -> str:
     return os.environ.get(ENV_MODEL) or MODEL_CHOICES[check_choice(choice)]
 
 
+def model_dtype():
+    """``$NTI_EDU_DTYPE`` as a torch dtype, or ``"auto"`` when it is unset (the device's choice)."""
+    name = os.environ.get(ENV_DTYPE) or "auto"
+    if name not in DTYPES:
+        raise ValueError(f"{ENV_DTYPE} must be one of {', '.join(DTYPES)}, got {name!r}")
+    return DTYPES[name]
+
+
 def load(choice: str = "embedded"):
-    """The model for ``choice``, on the GPU when there is one, in float32 (null-text inversion's gradients
-    are taken in float32, as in the official code)."""
+    """The model for ``choice``, on the GPU when there is one, in the dtype the device suits (float32 on the CPU,
+    float16 on a T4, bfloat16 on Ampere and later: ``nti_edu.models.auto_dtype``) unless ``$NTI_EDU_DTYPE``
+    says otherwise. The null embeddings, latents and losses stay float32 whatever the UNet computes in."""
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
     diffusers_logging.disable_progress_bar()  # no "Loading weights" bars in the notebooks
     transformers_logging.disable_progress_bar()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = load_model(model_source(choice), device=device)
-    print(f"model: {model.name} on {device}; images {model.image_size}x{model.image_size}, "
+    model = load_model(model_source(choice), device=device, dtype=model_dtype())
+    dtype = str(model.dtype).removeprefix("torch.")
+    print(f"model: {model.name} on {device} in {dtype}; images {model.image_size}x{model.image_size}, "
           f"latents {tuple(model.latent_shape)}")
     return model
 

@@ -29,6 +29,20 @@ def test_model_source_follows_the_switch_unless_overridden(no_override, monkeypa
     assert not lecture.uses_world("sd15") and lecture.uses_world("embedded")  # the images follow the switch
 
 
+def test_dtype_follows_the_device_unless_overridden(monkeypatch, tiny_model_dir, capsys):
+    """NTI_EDU_DTYPE picks the dtype lecture.load uses (the GPU session runs the notebooks in float16 and bfloat16);
+    unset, the device decides (auto_dtype); a wrong name is refused with the choices."""
+    monkeypatch.delenv(lecture.ENV_DTYPE, raising=False)
+    assert lecture.model_dtype() == "auto"
+    monkeypatch.setenv(lecture.ENV_DTYPE, "bfloat16")
+    monkeypatch.setenv(lecture.ENV_MODEL, str(tiny_model_dir))
+    model = lecture.load("sd15")
+    assert model.dtype == torch.bfloat16 and "on cpu in bfloat16; images 32x32" in capsys.readouterr().out
+    monkeypatch.setenv(lecture.ENV_DTYPE, "half")
+    with pytest.raises(ValueError, match="NTI_EDU_DTYPE must be one of auto, float32, float16, bfloat16, got 'half'"):
+        lecture.model_dtype()
+
+
 def test_world_examples_are_held_out_filtered_and_resized():
     images, prompts, scenes = lecture.world_examples(3, 32, where=lambda s: s.kind == "face")
     assert images.shape == (3, 3, 32, 32) and 0 <= images.min() and images.max() <= 1

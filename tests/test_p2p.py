@@ -137,6 +137,41 @@ def test_processor_equals_diffusers_attention_and_is_removed(tiny_model):
     assert all(shape[0] == 4 * heads for _, _, shape, heads in recorder.seen)
 
 
+def test_unread_layers_run_fused_with_the_same_result(sd15_standin_dir):
+    """A word swap on the SD-1.5 stand-in at 512x512: its 64x64 self-attention layers (4096 x 4096 probabilities per
+    head), which the controller never reads, run fused; the UNet's output is the all-explicit one's within float32
+    round-off, and the controller still sees every cross-attention layer and the coarse self-attention ones."""
+    from nti_edu.models import load_model
+
+    model = load_model(str(sd15_standin_dir))
+    source, target = "a cat sitting next to a mirror", "a tiger sitting next to a mirror"
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, *model.latent_shape, generator=g)  # (4, 4, 64, 64): [null src, null tgt, cond src, cond tgt]
+    emb = torch.cat([model.null_embedding(), model.null_embedding(), model.encode_prompt([source, target])])
+
+    class Seen(WordSwap):
+        def __call__(self, probs, *, is_cross, name, heads):
+            self.seen.append((is_cross, probs.shape[1]))
+            return super().__call__(probs, is_cross=is_cross, name=name, heads=heads)
+
+    class Explicit(Seen):
+        def reads(self, *, is_cross, pixels):
+            return True
+
+    outputs = {}
+    for kind in (Seen, Explicit):
+        swap = kind(model.tokenizer, source, target, 10)
+        swap.seen = []
+        with attention_control(model.unet, swap, model.latent_shape), torch.no_grad():
+            swap.begin_step(0)
+            outputs[kind] = model.unet(x, torch.full((4,), 981), encoder_hidden_states=emb).sample
+        assert sum(is_cross for is_cross, _ in swap.seen) == 16  # every cross-attention layer
+        outputs[kind, "self"] = sorted({p for is_cross, p in swap.seen if not is_cross})
+    assert outputs[Seen, "self"] == [64, 256, 1024] and outputs[Explicit, "self"] == [64, 256, 1024, 4096]
+    scale = outputs[Explicit].abs().max()
+    assert (outputs[Seen] - outputs[Explicit]).abs().max() <= 1e-4 * scale
+
+
 def test_processors_are_restored_after_an_error(tiny_model):
     class Broken(AttentionControl):
         def __call__(self, probs, **kwargs):

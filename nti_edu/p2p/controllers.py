@@ -28,6 +28,10 @@ class AttentionControl:
     def begin_step(self, step: int) -> None:
         self.step = step
 
+    def reads(self, *, is_cross: bool, pixels: int) -> bool:
+        """Does ``__call__`` need this layer's probabilities? (A layer it does not read runs fused.)"""
+        return True
+
     def __call__(self, probs: torch.Tensor, *, is_cross: bool, name: str, heads: int) -> torch.Tensor:
         return probs  # (n * heads, P, K)
 
@@ -50,6 +54,9 @@ class AttentionStore(AttentionControl):
     def bind(self, latent_shape) -> None:
         super().bind(latent_shape)
         self.sums, self.counts = {}, {}  # a fresh store for every run
+
+    def reads(self, *, is_cross, pixels):
+        return is_cross  # the cross-attention maps only
 
     def __call__(self, probs, *, is_cross, name, heads):
         if is_cross:
@@ -135,6 +142,14 @@ class AttentionEdit(AttentionStore):
             raise ValueError(f"this controller was made for {self.source!r} -> {self.target!r} with {self.num_steps} "
                              f"steps, not for {source!r} -> {target!r} with {num_steps} steps; make a new one")
 
+    def reads(self, *, is_cross, pixels):
+        return is_cross or pixels <= self.coarse_pixels()  # self-attention is injected in coarse layers only
+
+    def coarse_pixels(self) -> int:
+        """The most pixels a layer may have for its self-attention to be injected: a quarter of the latent's."""
+        h, w = self.latent_shape[1:]
+        return h * w // 4
+
     def __call__(self, probs, *, is_cross, name, heads):
         n = probs.shape[0] // heads
         if n != 4:
@@ -164,8 +179,7 @@ class AttentionEdit(AttentionStore):
     def edit_self(self, base, target):
         """Self-attention of the target, (heads, P, P): the source's inside the window, in coarse layers."""
         first, end = self.self_window
-        h, w = self.latent_shape[1:]
-        if first <= self.step < end and base.shape[1] <= h * w // 4:
+        if first <= self.step < end and base.shape[1] <= self.coarse_pixels():
             return base
         return target
 

@@ -35,17 +35,20 @@ def standin_configs(widths: str = "small") -> dict:
     return WIDTHS[widths]
 
 
-def save_sd15_standin(folder: str | Path, seed: int = 0, widths: str = "small") -> Path:
-    """Write a seeded random SD-1.5-shaped model in SD's folder layout; ``load_model(str(folder))`` loads it."""
+def save_sd15_standin(folder: str | Path, seed: int = 0, widths: str = "small", device="cpu") -> Path:
+    """Write a seeded random SD-1.5-shaped model in SD's folder layout; ``load_model(str(folder))`` loads it.
+    ``device``: where the weights are drawn (``"cuda"`` initialises SD's real widths in seconds; the numbers
+    then differ from the CPU's for the same seed)."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     configs, folder = standin_configs(widths), Path(folder)
     write_clip_tokenizer(folder / "tokenizer")
     torch.manual_seed(seed)
-    UNet2DConditionModel(**configs["unet"]).save_pretrained(folder / "unet")
-    AutoencoderKL(**configs["vae"]).save_pretrained(folder / "vae")
-    CLIPTextModel(CLIPTextConfig(**configs["text_encoder"])).save_pretrained(folder / "text_encoder")
+    with torch.device(device):
+        UNet2DConditionModel(**configs["unet"]).save_pretrained(folder / "unet")
+        AutoencoderKL(**configs["vae"]).save_pretrained(folder / "vae")
+        CLIPTextModel(CLIPTextConfig(**configs["text_encoder"])).save_pretrained(folder / "text_encoder")
     write_portable_text_encoder(folder / "text_encoder")  # the hub's key layout, read by transformers 4 and 5
     (folder / "scheduler").mkdir(exist_ok=True)
     (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(SD15_SCHEDULER_FILE, indent=2))
@@ -62,5 +65,6 @@ def main(argv=None) -> None:
     parser.add_argument("folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--widths", choices=sorted(WIDTHS), default="small")
+    parser.add_argument("--device", default="cpu", help="where the weights are drawn (cpu, cuda)")
     args = parser.parse_args(argv)
-    print(save_sd15_standin(args.folder, seed=args.seed, widths=args.widths))
+    print(save_sd15_standin(args.folder, seed=args.seed, widths=args.widths, device=args.device))
