@@ -101,12 +101,17 @@ def fetch(path_or_url: str) -> Path:
     same file name are kept apart)."""
     if not urllib.parse.urlparse(str(path_or_url)).scheme.startswith("http"):
         return Path(path_or_url)
-    name = Path(urllib.parse.urlparse(path_or_url).path).name or "image"
-    target = IMAGE_CACHE / f"{hashlib.sha256(path_or_url.encode()).hexdigest()[:12]}-{name}"  # one file per URL
+    target = cached_path(path_or_url)
     if not target.is_file():
         IMAGE_CACHE.mkdir(parents=True, exist_ok=True)
         urllib.request.urlretrieve(path_or_url, target)
     return target
+
+
+def cached_path(url: str) -> Path:
+    """Where ``fetch`` keeps the download of ``url``: one file per URL, named after its last path part."""
+    name = Path(urllib.parse.urlparse(url).path).name or "image"
+    return IMAGE_CACHE / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{name}"
 
 
 def user_examples(user_images: Sequence[tuple], n: int, image_size: int):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import hashlib
 import http.server
 import os
 import sys
@@ -27,9 +26,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from PIL import Image
+
+from .. import lecture
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NAMES = ["01_ddim_recap", "02_ddim_inversion", "03_guidance_and_inversion", "04_null_text_inversion",
@@ -102,13 +104,6 @@ def serve(folder: Path):
         thread.join()
 
 
-def cached_download(url: str) -> Path:
-    """Where ``nti_edu.lecture.fetch`` keeps the download of ``url``."""
-    from .. import lecture
-
-    return lecture.IMAGE_CACHE / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{Path(url).name}"
-
-
 @contextlib.contextmanager
 def my_images(folder: Path):
     """MY_IMAGES as a learner writes it: a local JPEG (a space in its name) and a PNG behind an http://127.0.0.1
@@ -122,7 +117,7 @@ def my_images(folder: Path):
         try:
             yield [(str(local), *PROMPTS[0]), (url, *PROMPTS[1])]
         finally:
-            cached_download(url).unlink(missing_ok=True)
+            lecture.cached_path(url).unlink(missing_ok=True)
 
 
 def sd_branch(name: str, user_images, num_steps: int = 2, num_inner_steps: int = 2):
@@ -145,37 +140,15 @@ def sd_branch(name: str, user_images, num_steps: int = 2, num_inner_steps: int =
     return nb
 
 
-@contextlib.contextmanager
-def environment(**values: str | None):
-    """``os.environ`` with ``values`` set (None: removed) while the context lasts; a kernel started inside
-    inherits them."""
-    old = {key: os.environ.get(key) for key in values}
-    try:
-        set_environment(values)
-        yield
-    finally:
-        set_environment(old)
-
-
-def set_environment(values: dict) -> None:
-    for key, value in values.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
-def execute(nb, model_dir: Path | str, dtype: str | None = None, timeout: int = 1800):
-    """Run every cell in a fresh kernel of this Python with NTI_EDU_MODEL (and NTI_EDU_DTYPE) set; raises
-    nbclient's CellExecutionError on the first error."""
+def execute(nb, model_dir: Path | str, dtype: str = "auto", timeout: int = 1800):
+    """Run every cell in a fresh kernel of this Python with NTI_EDU_MODEL and NTI_EDU_DTYPE set (the kernel
+    inherits the environment, restored afterwards); raises nbclient's CellExecutionError on the first error."""
     from nbclient import NotebookClient
-
-    from .. import lecture
 
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
-    with environment(**{lecture.ENV_MODEL: str(model_dir), lecture.ENV_DTYPE: dtype,
-                        "MPLBACKEND": "module://matplotlib_inline.backend_inline"}):
+    with mock.patch.dict(os.environ, {lecture.ENV_MODEL: str(model_dir), lecture.ENV_DTYPE: dtype,
+                                      "MPLBACKEND": "module://matplotlib_inline.backend_inline"}):
         return client.execute()
 
 
@@ -203,10 +176,10 @@ def figures(nb) -> int:
     return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
-def run(name: str, model_dir, user_images, num_steps: int = 2, dtype: str | None = None, num_inner_steps: int = 2):
+def run(name: str, model_dir, user_images, num_steps: int = 2, dtype: str = "auto", num_inner_steps: int = 2):
     """(the executed notebook, seconds, problems): notebook ``name``'s SD branch on the model in ``model_dir``."""
     QuietHandler.requested.clear()
-    cached_download(user_images[1][0]).unlink(missing_ok=True)  # each notebook downloads it afresh
+    lecture.cached_path(user_images[1][0]).unlink(missing_ok=True)  # each notebook downloads it afresh
     start = time.perf_counter()
     nb = execute(sd_branch(name, user_images, num_steps, num_inner_steps), model_dir, dtype)
     return nb, time.perf_counter() - start, problems(nb, name)
@@ -216,7 +189,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nti_edu.testing.notebooks", description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", default=NAMES, help=f"notebooks to run (default all: {' '.join(NAMES)})")
     parser.add_argument("--model", required=True, help="a model folder in SD's layout (e.g. the SD-1.5 stand-in)")
-    parser.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="default: the device's choice")
+    parser.add_argument("--dtype", choices=list(lecture.DTYPES), default="auto",
+                        help="default: auto, the device's choice")
     parser.add_argument("--steps", type=int, default=2, help="NUM_STEPS in each notebook (default 2)")
     parser.add_argument("--inner-steps", type=int, default=2,
                         help="NUM_INNER_STEPS, null-text's Adam iterations per step (default 2; the notebooks' 10)")
@@ -227,22 +201,22 @@ def main(argv=None) -> int:
     unknown = sorted(set(args.names) - set(NAMES))
     if unknown:
         parser.error(f"unknown notebooks {unknown}; choose from {NAMES}")
-    failed, dtype = 0, args.dtype or "auto"
+    failed = 0
     print("| notebook | dtype | steps | seconds | figures | result |\n|---|---|---|---|---|---|", flush=True)
     with tempfile.TemporaryDirectory() as folder, my_images(Path(folder)) as images:
         for name in args.names:
             try:
                 nb, seconds, found = run(name, args.model, images, args.steps, args.dtype, args.inner_steps)
             except Exception as error:  # a cell's error: report it and go on to the next notebook
-                print(f"| {name} | {dtype} | {args.steps} | - | - | failed |\n{str(error)[-3000:]}", flush=True)
+                print(f"| {name} | {args.dtype} | {args.steps} | - | - | failed |\n{str(error)[-3000:]}", flush=True)
                 failed += 1
                 continue
             failed += bool(found)
             result = "ok" if not found else "; ".join(found)
-            print(f"| {name} | {dtype} | {args.steps} | {seconds:.1f} | {figures(nb)} | {result} |", flush=True)
+            print(f"| {name} | {args.dtype} | {args.steps} | {seconds:.1f} | {figures(nb)} | {result} |", flush=True)
             if args.out:
                 Path(args.out).mkdir(parents=True, exist_ok=True)
-                nbformat.write(nb, Path(args.out) / f"{name}.{dtype}.ipynb")
+                nbformat.write(nb, Path(args.out) / f"{name}.{args.dtype}.ipynb")
     return 1 if failed else 0
 
 
