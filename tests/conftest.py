@@ -52,17 +52,24 @@ def sd15_standin_dir(tmp_path_factory):
 
 
 def pytest_addoption(parser):
-    parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
+    parser.addoption("--full", action="store_true", default=False,
+                     help="the full tier: also run tests marked full (CI runs it; about 30 minutes on 2 cores)")
+    parser.addoption("--runslow", action="store_true", default=False,
+                     help="also run tests marked slow (a real browser, a fresh venv; not in CI)")
+
+
+TIERS = {"full": "--full", "slow": "--runslow"}  # marker -> the option that runs it
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip tests marked slow unless --runslow is given."""
-    if config.getoption("--runslow"):
-        return
-    skip = pytest.mark.skip(reason="slow: run with --runslow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+    """The quick tier by default; tests marked full run with --full, those marked slow with --runslow."""
+    for marker, option in TIERS.items():
+        if config.getoption(option):
+            continue
+        skip = pytest.mark.skip(reason=f"{marker} tier: run with {option}")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
 
 
 class NetworkBlocked(RuntimeError):
