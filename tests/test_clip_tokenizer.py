@@ -168,3 +168,15 @@ def test_refine_mapper_new_words_keep_their_attention(fast, reference):
         src, tgt = find_words(fast, source, word), find_words(fast, target, word)
         assert mapper[src, tgt].tolist() == [1.0] * len(src)
     assert alpha.sum() == 77 - len(new)
+
+
+def test_loading_prints_no_warning(clip_tokenizer_dir, capfd):
+    """SD's special_tokens_map.json has no "__type" (transformers 5 hands that file's entries to the Rust
+    AddedToken as they are: "Ignored unknown kwarg option __type", once per special token)."""
+    from transformers import AutoTokenizer
+
+    capfd.readouterr()
+    tokenizer = AutoTokenizer.from_pretrained(clip_tokenizer_dir)
+    out, err = capfd.readouterr()
+    assert "__type" not in out + err and "Ignored" not in out + err, out + err
+    assert tokenizer.bos_token == ct.START and tokenizer.eos_token == tokenizer.unk_token == ct.END

@@ -1,5 +1,6 @@
 """load_model's dtype: "auto" by device (CUDA capability mocked, no GPU needed), and the fp16 weight variant read
 for half-precision loads where a model folder has it (the default weights otherwise)."""
+import json
 import shutil
 
 import pytest
@@ -123,3 +124,34 @@ def test_hub_variant_missing_falls_back(monkeypatch):
     loaded = loading._from_pretrained(Component, "some/repo", "unet", "fp16", local=False, torch_dtype=torch.float16)
     assert loaded == ("default weights", {})
     assert calls == ["fp16", None]
+
+
+@pytest.fixture(scope="module")
+def saved_from_half(tmp_path_factory):
+    """A tiny SD folder whose text encoder's config.json says float16 (as one saved from a half-precision model
+    does) over float32 weights; and the same folder with its config saying float32."""
+    base = tmp_path_factory.mktemp("half-config")
+    plain = save_random_sd(base / "plain", seed=2)
+    folder = shutil.copytree(plain, base / "half")
+    config = folder / "text_encoder" / "config.json"
+    config.write_text(json.dumps(json.loads(config.read_text()) | {"dtype": "float16", "torch_dtype": "float16"}))
+    return folder, plain
+
+
+@pytest.mark.parametrize("dtype, expected", [(torch.float32, torch.float32), (torch.float64, torch.float32),
+                                             (torch.bfloat16, torch.bfloat16)])
+def test_text_encoder_in_the_requested_dtype_whatever_its_config_says(saved_from_half, dtype, expected):
+    """transformers 5 takes the config's dtype when from_pretrained is given none ("auto"): float32 weights rounded
+    to float16 (transformers 4: float32). The loader always says which."""
+    folder, plain = saved_from_half
+    loaded, reference = load_model(str(folder), dtype=dtype).text_encoder, load_model(str(plain)).text_encoder
+    assert loaded.dtype == expected
+    weights, exact = loaded.state_dict(), reference.state_dict()
+    assert weights.keys() == exact.keys()
+    assert all(torch.equal(weights[k].float(), exact[k].to(expected).float()) for k in exact)
+    assert any(not torch.equal(w.half().float(), w) for w in exact.values() if w.is_floating_point())  # it shows
+
+
+def test_text_dtype_is_float32_at_most():
+    assert [loading.text_dtype(d) for d in (None, torch.float64, torch.float32, torch.float16)] == \
+           [torch.float32, torch.float32, torch.float32, torch.float16]

@@ -86,10 +86,28 @@ def _from_pretrained(cls, source: str, folder: str, variant: str | None, local: 
     return cls.from_pretrained(source, subfolder=folder, output_loading_info=True, **kwargs)
 
 
+def text_dtype(dtype: torch.dtype | None) -> torch.dtype:
+    """The text encoder's dtype for a model in ``dtype``: the same, but float32 at most (transformers 4's CLIP
+    cannot run in float64) and float32 when none is asked for."""
+    return torch.float32 if dtype in (None, torch.float64) else dtype
+
+
+def _text_dtype_kwargs(dtype: torch.dtype | None) -> dict:
+    """``from_pretrained``'s dtype keyword for the text encoder, always given: without it transformers 5 takes the
+    dtype written in its config.json ("auto"; a folder saved from a float16 model would load its float32 weights
+    rounded to float16), where transformers 4 takes float32. transformers < 4.56 knows only ``torch_dtype``,
+    later versions warn about it."""
+    import transformers
+    from packaging.version import Version
+
+    keyword = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+    return {keyword: text_dtype(dtype)}
+
+
 def load_components(source: str, variant: str | None = None, dtype: torch.dtype | None = None):
     """(unet, vae, text_encoder, tokenizer, schedule) from a local folder or a hub id; ``variant="fp16"`` reads
     the half-precision weight files where they exist. The UNet and VAE are created in ``dtype`` (diffusers
-    warns about casting them afterwards, and half the memory is needed); the text encoder as saved."""
+    warns about casting them afterwards, and half the memory is needed), the text encoder in ``text_dtype(dtype)``."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import AutoTokenizer, CLIPTextModel
 
@@ -100,7 +118,8 @@ def load_components(source: str, variant: str | None = None, dtype: torch.dtype 
         unet, vae, text_encoder = (
             _all_weights_loaded(folder, _from_pretrained(cls, source, folder, variant, local, **kwargs))
             for folder, cls, kwargs in (("unet", UNet2DConditionModel, {"torch_dtype": dtype}),
-                                        ("vae", AutoencoderKL, {"torch_dtype": dtype}), ("text_encoder", CLIPTextModel, {})))
+                                        ("vae", AutoencoderKL, {"torch_dtype": dtype}),
+                                        ("text_encoder", CLIPTextModel, _text_dtype_kwargs(dtype))))
         tokenizer = AutoTokenizer.from_pretrained(source, subfolder="tokenizer")
         schedule = _read_schedule(source, local)
     except (WeightsMismatchError, UnsupportedScheduleError):

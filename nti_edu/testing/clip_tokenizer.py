@@ -89,22 +89,30 @@ def clip_vocab(merges: list[tuple[str, str]]) -> dict[str, int]:
     return {token: i for i, token in enumerate(tokens)}  # 49408 tokens
 
 
-def _special(token: str) -> dict:
-    return {"__type": "AddedToken", "content": token, "lstrip": False, "normalized": True, "rstrip": False,
-            "single_word": False}
+def _special(token: str, typed: bool = True) -> dict:
+    """A special token as SD's tokenizer files write it: tokenizer_config.json with "__type", special_tokens_map.json
+    without (transformers 5 passes that file's entries to the Rust AddedToken as they are, which prints "Ignored
+    unknown kwarg option __type" for each)."""
+    return {**({"__type": "AddedToken"} if typed else {}), "content": token, "lstrip": False, "normalized": True,
+            "rstrip": False, "single_word": False}
 
 
 SD_TOKENIZER_CONFIG = {  # stable-diffusion-v1-5/tokenizer/tokenizer_config.json
     "add_prefix_space": False, "bos_token": _special(START), "do_lower_case": True, "eos_token": _special(END),
     "errors": "replace", "model_max_length": MAX_LENGTH, "name_or_path": "openai/clip-vit-large-patch14",
     "pad_token": "<|endoftext|>", "tokenizer_class": "CLIPTokenizer", "unk_token": _special(END)}
-SD_SPECIAL_TOKENS = {"bos_token": _special(START), "eos_token": _special(END), "pad_token": END,
-                     "unk_token": _special(END)}
+SD_SPECIAL_TOKENS = {"bos_token": _special(START, False), "eos_token": _special(END, False), "pad_token": END,
+                     "unk_token": _special(END, False)}
 
 
 def built_tokenizer_dir() -> Path:
     """The tokenizer folder (vocab.json, merges.txt and SD's two config files), built once into the cache."""
     folder = cache_dir() / "clip-vit-large-patch14-tokenizer"
+    special = folder / "special_tokens_map.json"
+    if special.exists() and json.loads(special.read_text()) != SD_SPECIAL_TOKENS:  # built by an earlier version
+        tmp = folder / f".special-{os.getpid()}"
+        tmp.write_text(json.dumps(SD_SPECIAL_TOKENS, indent=2))
+        os.replace(tmp, special)
     if not (folder / "tokenizer_config.json").exists():
         merges = read_merges(open_clip_files() / MERGES_FILE)
         cache_dir().mkdir(parents=True, exist_ok=True)  # not made yet where open_clip is installed
