@@ -7,12 +7,14 @@
 """
 from .dataset import (FACE_FRACTION, HELDOUT_SEED_START, TRAIN_SEED_LIMIT, Example, heldout_seeds, make_batch,
                       make_example, train_seeds)
-from .edits import EDIT_KINDS, REFINEMENT, WORD_SWAP, Edit, make_edit, random_edit, render_edit
+from .edits import (ALL_EDIT_KINDS, EDIT_KINDS, GROWN_EDIT_KINDS, REFINEMENT, WORD_SWAP, Edit, make_edit, random_edit,
+                    render_edit)
 from .parse import parse_prompt, vocabulary
 from .render import render
-from .scene import Scene, all_scenes, count_prompts, edit_scene, random_scene
+from .scene import Scene, all_grown_scenes, all_scenes, count_prompts, edit_scene, random_grown_scene, random_scene
 from .tokenizer import MODEL_MAX_LENGTH, build_tokenizer, save_tokenizer
-from .vocabulary import COLOURS, FACE_COLOURS, IMAGE_SIDE, POSITIONS, SHAPES, SIZES
+from .vocabulary import (ANIMAL_COLOURS, ANIMAL_SIZES, ANIMALS, COLOURS, FACE_COLOURS, IMAGE_SIDE, PAINTING, POSITIONS,
+                         SHAPES, SIZES, STYLES)
 
 __all__ = [
     "Scene", "parse_prompt", "render", "random_scene", "edit_scene", "all_scenes", "count_prompts", "vocabulary",
@@ -20,4 +22,7 @@ __all__ = [
     "HELDOUT_SEED_START", "FACE_FRACTION", "Edit", "EDIT_KINDS", "make_edit", "random_edit", "render_edit", "WORD_SWAP",
     "REFINEMENT", "build_tokenizer", "save_tokenizer", "MODEL_MAX_LENGTH", "COLOURS", "FACE_COLOURS",
     "SHAPES", "SIZES", "POSITIONS", "IMAGE_SIDE",
+    # issue 37: animals and the painting style, drawn only by their own sampling path
+    "ANIMALS", "ANIMAL_COLOURS", "ANIMAL_SIZES", "PAINTING", "STYLES", "GROWN_EDIT_KINDS", "ALL_EDIT_KINDS",
+    "random_grown_scene", "all_grown_scenes",
 ]

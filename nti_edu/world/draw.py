@@ -38,6 +38,9 @@ class Pen:
         box = [(cx - rx) * SCALE, (cy - ry) * SCALE, (cx + rx) * SCALE, (cy + ry) * SCALE]
         self.draw.arc(box, start, end, fill=255, width=round(width * SCALE))
 
+    def line(self, points, width):
+        self.draw.line([(x * SCALE, y * SCALE) for x, y in points], fill=255, width=round(width * SCALE))
+
     def coverage(self) -> np.ndarray:
         """The 4x drawing averaged down: (64, 64) float32 in [0, 1]."""
         small = self.canvas.resize((IMAGE_SIDE, IMAGE_SIDE), Image.Resampling.BOX)

@@ -1,10 +1,11 @@
 """From a prompt back to its scene: a small reader for the world's grammar (see ``scene.py``)."""
 from __future__ import annotations
 
+import dataclasses
 import difflib
 
 from .scene import Scene
-from .vocabulary import COLOURS, POSITIONS, SHAPES, SIZES
+from .vocabulary import ANIMALS, COLOURS, GROWN_WORDS, PAINTING, POSITIONS, SHAPES, SIZES
 
 EXAMPLES = ("'a small red circle at the top left on a blue background', "
             "'a yellow face with sunglasses and a red hat on a green background'")
@@ -20,12 +21,13 @@ def _words(text: str) -> list[str]:
     return [ALIASES.get(word, word) for word in text.lower().split()]
 
 
-def vocabulary() -> list[str]:
-    """Every word the grammar uses, sorted."""
+def vocabulary(grown: bool = False) -> list[str]:
+    """Every word of the shipped model's grammar, sorted; ``grown``: then issue 37's words (animals, the
+    painting style) in ``GROWN_WORDS``' order, the order of their token ids after the others."""
     words = {"a", "at", "the", "on", "background", "face", "with", "sunglasses", "and", "hat"}
     words |= set(COLOURS) | set(SHAPES) | set(SIZES)
     words |= {w for position in POSITIONS for w in position.split()}
-    return sorted(words)
+    return sorted(words) + (list(GROWN_WORDS) if grown else [])
 
 
 class _Reader:
@@ -56,7 +58,7 @@ class _Reader:
 
 
 def _check_words(text: str) -> None:
-    known = vocabulary()
+    known = vocabulary(grown=True)
     for word in _words(text):
         if word not in known:
             close = difflib.get_close_matches(word, known, n=1)
@@ -107,6 +109,14 @@ def parse_prompt(text: str) -> Scene:
     _check_words(text)
     r = _Reader(text)
     r.expect("a")
+    if r.peek() != "abstract":
+        return _read_scene(r)
+    r.expect(*PAINTING.split(), "of", "a")  # "an abstract painting of a ..." (issue 37)
+    return dataclasses.replace(_read_scene(r), style=PAINTING)  # the Scene checks that it is a portrait
+
+
+def _read_scene(r: _Reader) -> Scene:
+    """The scene after its first "a": a face, or a size, a colour and a shape or an animal."""
     size = r.take(list(SIZES), "a size") if r.peek() in SIZES else None
     colour = r.take(list(COLOURS), "a colour")
     if size is None and r.peek() == "face":
@@ -114,7 +124,9 @@ def parse_prompt(text: str) -> Scene:
         return _read_face(r, colour)
     if size is None:
         r.fail(f"'face' (or a size, {', '.join(SIZES)}, before the colour of a shape)")
-    shape = r.take(SHAPES, "a shape")
+    noun = r.take(SHAPES + ANIMALS, "a shape or an animal")
     r.expect("at", "the")
     position = r.take(list(POSITIONS), "a position")
-    return Scene("shape", colour, _read_background(r), shape=shape, size=size, position=position)
+    animal = noun if noun in ANIMALS else None
+    return Scene("animal" if animal else "shape", colour, _read_background(r), shape=None if animal else noun,
+                 size=size, position=position, animal=animal)

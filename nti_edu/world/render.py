@@ -15,7 +15,9 @@ import numpy as np
 from PIL import Image
 
 from . import draw
+from .animals import ANIMAL_DRAWERS
 from .draw import Pen
+from .painting import paint
 from .scene import Scene
 from .vocabulary import COLOURS, FEATURES_COLOUR, IMAGE_SIDE, POSITIONS, SIZES, SUNGLASSES_COLOUR
 
@@ -69,6 +71,22 @@ def face_layers(scene: Scene, rng: np.random.Generator | None) -> list[Layer]:
     return layers
 
 
+def animal_layers(scene: Scene, rng: np.random.Generator | None) -> list[Layer]:
+    """The animal's body in its colour, then its eyes, nose (and whiskers) in black: both in the mask "animal".
+
+    A dog and a cat take the same random draws, so with the same seed a swap changes only the animal.
+    """
+    h = SIZES[scene.size] / 2 * (1 + _uniform(rng, SIZE_JITTER))  # half the box side, as for a shape
+    x, y = (c + _uniform(rng, POSITION_JITTER) for c in POSITIONS[scene.position])
+    x, y = (float(np.clip(c, h + 1, IMAGE_SIDE - 1 - h)) for c in (x, y))
+    body, features = ANIMAL_DRAWERS[scene.animal]
+    return [_layer("animal", body, x, y, h, _rgb(scene.colour, rng)),
+            _layer("animal", features, x, y, h, _rgb(FEATURES_COLOUR, rng))]
+
+
+LAYERS = {"shape": shape_layers, "face": face_layers, "animal": animal_layers}  # scene kind -> its layers
+
+
 def composite(background: np.ndarray, layers: list[Layer]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Paint layers over a plain background: (64, 64, 3) uint8 image, masks {name: (64, 64) bool}."""
     image = np.broadcast_to(background, (IMAGE_SIDE, IMAGE_SIDE, 3)).astype(np.float32)  # (H, W, 3)
@@ -87,12 +105,15 @@ def render(scene: Scene, seed: int | np.random.Generator | None = None) -> tuple
     """Draw a scene: (64x64 RGB PIL image, {mask name: (64, 64) bool array}).
 
     Mask names: "object" and "background" for shapes; "face", "background" and, when drawn,
-    "sunglasses" and "hat" for faces. The masks are disjoint and together cover the image.
+    "sunglasses" and "hat" for faces; "animal" and "background" for animals. The masks are disjoint
+    and together cover the image. A painted scene (``scene.style``) is drawn plainly, then repainted
+    (``painting.py``); its masks are the plain drawing's.
     """
     if not isinstance(scene, Scene):
         raise ValueError(f"render expects a Scene, got {type(scene).__name__}")
     rng = None if seed is None else np.random.default_rng(seed)
     background = _rgb(scene.background, rng)
-    layers = shape_layers(scene, rng) if scene.kind == "shape" else face_layers(scene, rng)
-    image, masks = composite(background, layers)
+    image, masks = composite(background, LAYERS[scene.kind](scene, rng))
+    if scene.style is not None:
+        image = paint(image)
     return Image.fromarray(image, mode="RGB"), masks

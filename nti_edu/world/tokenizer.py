@@ -7,6 +7,9 @@ the closest known word. The world's prompts say "a" before every colour ("a oran
 normalizer reads the article "an" as "a", so "an orange face" gives the same tokens. Built with the
 ``tokenizers`` library, wrapped as a transformers fast tokenizer, so ``AutoTokenizer.from_pretrained(folder)``
 loads a saved copy, in transformers 4 and 5 alike.
+
+``grown=True`` (issue 37) appends the words of the animals and the painting style after today's, so
+every id the shipped model knows stays where it is and its text encoder only needs new rows.
 """
 from __future__ import annotations
 
@@ -22,8 +25,8 @@ SPECIAL_TOKENS = (PAD, UNK, BOS, EOS)  # ids 0, 1, 2, 3; the world's words follo
 MODEL_MAX_LENGTH = 16
 
 
-def _word_level() -> Tokenizer:
-    vocab = {token: i for i, token in enumerate(list(SPECIAL_TOKENS) + vocabulary())}
+def _word_level(grown: bool = False) -> Tokenizer:
+    vocab = {token: i for i, token in enumerate(list(SPECIAL_TOKENS) + vocabulary(grown))}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     aliases = [normalizers.Replace(Regex(rf"\b{word}\b"), known) for word, known in ALIASES.items()]
     tok.normalizer = normalizers.Sequence([normalizers.Lowercase(), *aliases])  # "An" -> "an" -> "a"
@@ -34,12 +37,12 @@ def _word_level() -> Tokenizer:
     return tok
 
 
-def build_tokenizer():
-    """The world's tokenizer as a ``transformers.PreTrainedTokenizerFast``."""
+def build_tokenizer(grown: bool = False):
+    """The world's tokenizer as a ``transformers.PreTrainedTokenizerFast``; ``grown``: with issue 37's words."""
     from transformers import PreTrainedTokenizerFast  # imported here: transformers takes a second to import
 
     return PreTrainedTokenizerFast(
-        tokenizer_object=_word_level(), bos_token=BOS, eos_token=EOS, pad_token=PAD, unk_token=UNK,
+        tokenizer_object=_word_level(grown), bos_token=BOS, eos_token=EOS, pad_token=PAD, unk_token=UNK,
         model_max_length=MODEL_MAX_LENGTH, padding_side="right")
 
 

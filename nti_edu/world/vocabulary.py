@@ -37,4 +37,14 @@ FACE_COLOURS = ("yellow", "pink", "brown", "orange")  # skin tones of the drawn 
 SUNGLASSES_COLOUR = "black"
 FEATURES_COLOUR = "black"  # eyes and mouth
 
-SCENE_KINDS = ("shape", "face")
+SCENE_KINDS = ("shape", "face", "animal")  # "animal": issue 37's separate path
+
+# ---- grown with issue 37 (the lecture's dog -> cat and portrait -> abstract painting) ------------------
+# A separate sampling path draws these (``dataset.make_example(..., new_kinds=...)``); today's seeds never do.
+ANIMALS = ("dog", "cat")
+ANIMAL_COLOURS = tuple(c for c in COLOURS if c != "black")  # eyes, nose and whiskers are black
+ANIMAL_SIZES = ("medium", "large")  # at 13 pixels ears and whiskers would be a pixel or two
+PAINTING = "abstract painting"  # the style: "an abstract painting of a yellow face on a green background"
+STYLES = (PAINTING,)
+# the new words, in the order of their token ids, which follow today's (so the shipped ids never move)
+GROWN_WORDS = ("dog", "cat", "abstract", "painting", "of")
