@@ -63,6 +63,8 @@ class TrainConfig:
     decoder_composite: float = 0.0  # fraction of each decoder batch decoded from a patchwork of two latents
     unet_batch: int = 64
     unet_lr: float = 5e-4
+    new_kinds: float = 0.0  # share of issue 37's scenes (animals, painted portraits) in every batch; > 0 also
+    # grows the tokenizer by their words (new text-encoder rows; world/dataset.py, world/tokenizer.py)
     warmup_steps: int = 200  # linear learning-rate warm-up, then cosine decay to 10%
     prompt_dropout: float = 0.1  # the prompt is replaced by "" this often, so that guidance works
     ema_decay: float = 0.999  # exponential moving average of UNet and text-encoder weights (what ships)

@@ -65,7 +65,8 @@ def train_stage(stage: Stage, cfg, run_dir: Path, budget: Budget | None = None) 
     start = done = resume(ckpt_path, stage, opt, ema)
     fit = StepFit(stage, start, budget and budget.deadline(stage.name), cfg.calibration_steps)
     log = open_log(run_dir / f"{stage.name}_log.csv")
-    t0, loader = time.perf_counter(), batches(stage.batch_size, start, fit.total, stage.base_seed, cfg.num_workers)
+    t0, loader = time.perf_counter(), batches(stage.batch_size, start, fit.total, stage.base_seed, cfg.num_workers,
+                                           getattr(cfg, "new_kinds", 0.0))
     bar = tqdm(loader, total=fit.total, initial=start, desc=f"train {stage.name}")
     for step, (images, prompts) in enumerate(bar, start=start):
         lr = learning_rate(step, stage.lr, cfg.warmup_steps, fit.total) * rewarm(stage, step, cfg.warmup_steps)

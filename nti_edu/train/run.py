@@ -27,7 +27,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None, init_from: Path | Non
     """
     budget.check_budget(cfg)
     run_dir, begin = Path(cfg.out_dir), budget.clock()  # budget.clock: one clock for the budget, faked in tests
-    start, tokenizer = time.perf_counter(), build_tokenizer()
+    start, tokenizer = time.perf_counter(), build_tokenizer(grown=cfg.new_kinds > 0)
     if init_from is not None:
         step = warm_start(Path(init_from), run_dir, cfg, tokenizer, vae_from=vae_from)
         print(f"warm start from {init_from} at UNet step {step}" + (f", VAE from {vae_from}" if vae_from else ""))
@@ -39,7 +39,7 @@ def train(cfg: TrainConfig, export_to: Path | None = None, init_from: Path | Non
     info = {"device": torch.cuda.get_device_name() if cfg.device.startswith("cuda") else "cpu",
             "seconds_this_run": round(time.perf_counter() - start, 1), "seed": cfg.seed,
             "date": time.strftime("%Y-%m-%d"), "vae_locality": cfg.vae_locality,
-            "decoder_composite": cfg.decoder_composite}
+            "decoder_composite": cfg.decoder_composite} | ({"new_kinds": cfg.new_kinds} if cfg.new_kinds else {})
     info |= _warm_start_info(run_dir) | ({"minutes": cfg.minutes} if cfg.minutes else {})
     if export_to is not None:
         export_model(run_dir, Path(export_to), vae, text_encoder, unet, tokenizer, info)
@@ -67,7 +67,7 @@ def _warm_start_info(run_dir: Path) -> dict:
 
 def export_only(cfg: TrainConfig, export_to: Path) -> Path:
     """Export the run's latest checkpoints as they are (e.g. an interim model while training goes on)."""
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(grown=cfg.new_kinds > 0)
     text_encoder, unet = build_text_and_unet(cfg, tokenizer)
     info = {"device": "see run config", "note": "exported from the latest checkpoints", "seed": cfg.seed,
             "date": time.strftime("%Y-%m-%d")} | _warm_start_info(Path(cfg.out_dir))

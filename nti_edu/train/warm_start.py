@@ -10,6 +10,9 @@ at the exported step and ``cfg.decoder_steps`` > 0, only the decoder trains on (
 ``vae_from`` (a bare AutoencoderKL folder, e.g. one of benchmarks/vae_locality_candidates.py) replaces the
 exported VAE: the UNet then goes on training on the new VAE's latents, scaled by their own measured
 scaling factor (a new encoder moves the latents, so the UNet needs those steps to follow it).
+
+A tokenizer with more words than the exported one (issue 37's grown world) gets new text-encoder rows
+(``grow_token_rows``); every other weight, and every existing word's row, is warm-started as it was.
 """
 from __future__ import annotations
 
@@ -38,8 +41,29 @@ def _load_exported(model_dir: Path, cfg, tokenizer, vae_from: Path | None = None
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing (not an exported model folder, or a VAE folder for "
                                     f"--vae-from)")
-        module.load_state_dict(load_file(path), strict=module is not text_encoder)  # CLIP may omit position_ids
+        state = load_file(path)
+        if module is text_encoder:
+            state = grow_token_rows(state, len(tokenizer), cfg.seed)
+        module.load_state_dict(state, strict=module is not text_encoder)  # CLIP may omit position_ids
     return vae, text_encoder, unet
+
+
+TOKEN_ROWS = "text_model.embeddings.token_embedding.weight"
+
+
+def grow_token_rows(state: dict, n_tokens: int, seed: int) -> dict:
+    """The text encoder's weights with token rows appended up to ``n_tokens`` (the old rows untouched).
+
+    A new row starts as the mean of the old ones plus noise of their per-dimension spread times 0.5: an
+    ordinary word to the encoder, and yet distinct, so that the new words can learn apart.
+    """
+    old = state[TOKEN_ROWS]  # (V_old, D)
+    if n_tokens < old.shape[0]:
+        raise ValueError(f"the tokenizer has {n_tokens} tokens but the exported text encoder {old.shape[0]}: "
+                         f"train a grown model with --new-kinds > 0")
+    noise = torch.randn(n_tokens - old.shape[0], old.shape[1], generator=torch.Generator().manual_seed(seed))
+    new = old.mean(0) + 0.5 * old.std(0) * noise  # (V_new - V_old, D)
+    return state | {TOKEN_ROWS: torch.cat([old, new.to(old.dtype)])}  # (V_new, D)
 
 
 def _fresh_optimizer_state(modules: dict) -> dict:
