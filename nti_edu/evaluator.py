@@ -7,6 +7,10 @@ hat). ``judge`` compares those with the attributes a prompt names; ``matches`` a
 
 Train it with ``python -m nti_edu.evaluator_train --train`` (``evaluator_train.py``); the package
 ships the trained weights in ``nti_edu/assets/evaluator/``.
+
+Issue 37's grown evaluator (``AttributeNet(grown=True)``, trained with ``--new-kinds``) has the heads
+``GROWN_HEADS``: a third kind, "animal", and two more slots, the animal (dog, cat) and the style (none,
+abstract painting), which it reads on every image. Its config.json says ``"grown": true``.
 """
 from __future__ import annotations
 
@@ -18,7 +22,8 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from .world import COLOURS, FACE_COLOURS, IMAGE_SIDE, POSITIONS, SHAPES, SIZES, Scene, parse_prompt
+from .world import (ANIMAL_COLOURS, ANIMAL_SIZES, ANIMALS, COLOURS, FACE_COLOURS, IMAGE_SIDE, POSITIONS, SHAPES, SIZES,
+                    STYLES, Scene, parse_prompt)
 
 ASSET_DIR = Path(__file__).resolve().parent / "assets" / "evaluator"
 
@@ -34,6 +39,10 @@ HEADS: dict[str, tuple] = {
     "hat": (None,) + tuple(COLOURS),
 }
 SHAPE_ONLY, FACE_ONLY = ("shape", "size", "position"), ("sunglasses", "hat")
+GROWN_HEADS: dict[str, tuple] = HEADS | {"kind": ("shape", "face", "animal"), "animal": ANIMALS,
+                                         "style": (None,) + STYLES}  # issue 37
+SLOTS = {"shape": set(HEADS) - set(FACE_ONLY), "face": set(HEADS) - set(SHAPE_ONLY),  # slots each kind has;
+         "animal": {"kind", "animal", "colour", "size", "position", "background"}}  # "style": every kind
 IGNORE = -100  # label of a slot that does not apply to the scene (cross_entropy's ignore_index)
 
 
@@ -46,27 +55,27 @@ class AttributeNet(nn.Module):
     head per slot. The 4x4 map is flattened (not averaged) so that the heads can see where the object is.
     """
 
-    def __init__(self, width: int = 32, hidden: int = 128):
+    def __init__(self, width: int = 32, hidden: int = 128, grown: bool = False):
         super().__init__()
-        w = width
+        w, self.classes = width, GROWN_HEADS if grown else HEADS  # the heads: slot -> its classes
         self.features = nn.Sequential(
             conv_block(3, w, 2), conv_block(w, w, 1),  # (B, w, 32, 32)
             conv_block(w, 2 * w, 2), conv_block(2 * w, 2 * w, 1),  # (B, 2w, 16, 16)
             conv_block(2 * w, 2 * w, 2), conv_block(2 * w, 2 * w, 2))  # (B, 2w, 4, 4)
         self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(2 * w * 16, hidden), nn.ReLU())
-        self.heads = nn.ModuleDict({name: nn.Linear(hidden, len(classes)) for name, classes in HEADS.items()})
+        self.heads = nn.ModuleDict({name: nn.Linear(hidden, len(classes)) for name, classes in self.classes.items()})
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         h = self.trunk(self.features(images * 2 - 1))  # (B, hidden)
         return {name: head(h) for name, head in self.heads.items()}  # name -> (B, n_classes)
 
 
-def scene_labels(scenes: Sequence[Scene]) -> dict[str, torch.Tensor]:
+def scene_labels(scenes: Sequence[Scene], heads: dict = HEADS) -> dict[str, torch.Tensor]:
     """Class indices per head, IGNORE where a slot does not apply: name -> (B,) int64."""
-    labels = {name: [] for name in HEADS}
+    labels = {name: [] for name in heads}
     for scene in scenes:
-        for name, classes in HEADS.items():
-            applies = name not in (FACE_ONLY if scene.kind == "shape" else SHAPE_ONLY)
+        for name, classes in heads.items():
+            applies = name in SLOTS[scene.kind] or name == "style"
             labels[name].append(classes.index(getattr(scene, name)) if applies else IGNORE)
     return {name: torch.tensor(values) for name, values in labels.items()}
 
@@ -74,6 +83,7 @@ def scene_labels(scenes: Sequence[Scene]) -> dict[str, torch.Tensor]:
 COLOUR_PAIRS = [(c, b) for c, b in itertools.product(COLOURS, COLOURS) if c != b]  # (colour, background)
 FACE_TRIPLES = [(c, b, h) for c, b, h in itertools.product(FACE_COLOURS, COLOURS, HEADS["hat"])
                 if c != b and h not in (c, b)]  # (face colour, background, hat)
+ANIMAL_PAIRS = [(c, b) for c, b in COLOUR_PAIRS if c in ANIMAL_COLOURS]  # (animal colour, background)
 
 
 def _best(logp: dict[str, dict], slots: Sequence[str], candidates) -> dict:
@@ -88,13 +98,25 @@ def decode(logp: dict[str, torch.Tensor]) -> Scene:
     Each head's argmax could break a rule of the world (a red circle on a red background), so the
     colours are chosen jointly among the valid combinations.
     """
-    logp = {name: dict(zip(HEADS[name], lp.tolist())) for name, lp in logp.items()}  # name -> {class: logp}
+    heads = GROWN_HEADS if "animal" in logp else HEADS
+    logp = {name: dict(zip(heads[name], lp.tolist())) for name, lp in logp.items()}  # name -> {class: logp}
     argmax = {name: max(lp, key=lp.get) for name, lp in logp.items()}
     if argmax["kind"] == "shape":
         colours = _best(logp, ("colour", "background"), COLOUR_PAIRS)
         return Scene("shape", shape=argmax["shape"], size=argmax["size"], position=argmax["position"], **colours)
-    colours = _best(logp, ("colour", "background", "hat"), FACE_TRIPLES)
-    return Scene("face", sunglasses=argmax["sunglasses"], **colours)
+    if argmax["kind"] == "animal":
+        return _decode_animal(logp, argmax)
+    style = argmax.get("style")
+    triples = FACE_TRIPLES if style is None else [t for t in FACE_TRIPLES if t[2] is None]  # no painted hat
+    colours = _best(logp, ("colour", "background", "hat"), triples)
+    return Scene("face", sunglasses=argmax["sunglasses"], style=style, **colours)
+
+
+def _decode_animal(logp: dict[str, dict], argmax: dict) -> Scene:
+    """An animal scene: the colours jointly, the size among an animal's sizes, the rest by argmax."""
+    colours = _best(logp, ("colour", "background"), ANIMAL_PAIRS)
+    size = _best(logp, ("size",), [(s,) for s in ANIMAL_SIZES])["size"]
+    return Scene("animal", animal=argmax["animal"], size=size, position=argmax["position"], **colours)
 
 
 def check_images(images: torch.Tensor) -> None:
@@ -155,7 +177,7 @@ def load_evaluator(folder: str | Path = ASSET_DIR, device: str = "cpu") -> Evalu
     if not (folder / "model.safetensors").is_file():
         raise FileNotFoundError(f"no evaluator weights in {folder}; train them with "
                                 f"`python -m nti_edu.evaluator_train --train --out {folder}`")
-    config = json.loads((folder / "config.json").read_text())
+    config = json.loads((folder / "config.json").read_text())  # architecture: width, hidden (and grown)
     net = AttributeNet(**config["architecture"])
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(folder / "model.safetensors").items()}
     net.load_state_dict(state)

@@ -3,6 +3,9 @@
 Images come fresh from the world at every step (a new seed per image, never a held-out one). The
 augmentation imitates what a small diffusion model's VAE gives back: blur, a lower resolution,
 noise and slightly shifted colours, so that the evaluator judges generated images fairly.
+
+``--new-kinds P`` (issue 37) trains the grown evaluator (animals, the painting style) on batches in which
+a share P of the images come from the grown world's path, and ``--evaluate`` then also measures it there.
 """
 from __future__ import annotations
 
@@ -63,25 +66,31 @@ def loss_fn(logits: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) ->
     return total
 
 
-def train(out: str | Path, steps: int = 4000, batch_size: int = 64, seed: int = 0, lr: float = 3e-3) -> Path:
-    """Train from scratch on fresh world images; save ``model.safetensors`` and ``config.json`` in ``out``."""
+def train(out: str | Path, steps: int = 4000, batch_size: int = 64, seed: int = 0, lr: float = 3e-3,
+          new_kinds: float = 0.0) -> Path:
+    """Train from scratch on fresh world images; save ``model.safetensors`` and ``config.json`` in ``out``.
+
+    ``new_kinds`` > 0: the grown evaluator, on batches with that share of issue 37's scenes.
+    """
     torch.manual_seed(seed)
     gen, rng = torch.Generator().manual_seed(seed), np.random.default_rng(seed)
-    architecture = {"width": 32, "hidden": 128}
+    architecture = {"width": 32, "hidden": 128} | ({"grown": True} if new_kinds > 0 else {})
     net = AttributeNet(**architecture).to(memory_format=torch.channels_last)  # faster convolutions on CPU
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     start, bar = time.time(), tqdm(range(steps), desc="evaluator")
     for _ in bar:
-        images, _, scenes, _ = make_batch(rng.integers(0, TRAIN_SEED_LIMIT, batch_size))  # (B, 3, 64, 64)
+        seeds = rng.integers(0, TRAIN_SEED_LIMIT, batch_size)
+        images, _, scenes, _ = make_batch(seeds, new_kinds=new_kinds)  # (B, 3, 64, 64)
         images = augment(images, gen).contiguous(memory_format=torch.channels_last)
-        loss = loss_fn(net(images), scene_labels(scenes))
+        loss = loss_fn(net(images), scene_labels(scenes, net.classes))
         opt.zero_grad()
         loss.backward()
         opt.step()
         schedule.step()
         bar.set_postfix(loss=f"{loss.item():.4f}")
     record = {"steps": steps, "batch_size": batch_size, "seed": seed, "lr": lr, "minutes": (time.time() - start) / 60}
+    record |= {"new_kinds": new_kinds} if new_kinds > 0 else {}
     return save(net, Path(out), {"architecture": architecture, "training": record})
 
 
@@ -104,11 +113,12 @@ def accuracy(evaluator: Evaluator, images: torch.Tensor, prompts: list[str]) -> 
     return result | {name: float(np.mean([j[name] for j in judged if name in j])) for name in names}
 
 
-def report(evaluator: Evaluator, n: int = 1000, start: int = 0) -> dict[str, dict[str, float]]:
+def report(evaluator: Evaluator, n: int = 1000, start: int = 0, new_kinds: float = 0.0) -> dict[str, dict[str, float]]:
     """Accuracy on ``n`` held-out images: clean; 3x3 box blur; 64 -> 32 -> 64 bilinear; and a Gaussian
     blur (sigma 1 pixel) with Gaussian noise (std 0.05), which is harsher than a good VAE's round trip.
+    ``new_kinds``: the share of issue 37's scenes among them (0: today's held-out images).
     """
-    images, prompts, _, _ = make_batch(heldout_seeds(n, start))  # (n, 3, 64, 64)
+    images, prompts, _, _ = make_batch(heldout_seeds(n, start), new_kinds=new_kinds)  # (n, 3, 64, 64)
     box = F.avg_pool2d(F.pad(images, [1] * 4, mode="replicate"), 3, stride=1)  # (n, 3, 64, 64)
     noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(start)) * 0.05
     blur_noise = (gaussian_blur(images, torch.ones(n)) + noise).clamp(0, 1)  # (n, 3, 64, 64)
@@ -126,13 +136,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-eval", type=int, default=1000, help="held-out images for --evaluate")
     parser.add_argument("--out", type=Path, default=ASSET_DIR)
+    parser.add_argument("--new-kinds", type=float, default=0.0,
+                        help="share of issue 37's scenes (animals, paintings): trains the grown evaluator")
     args = parser.parse_args(argv)
     if not (args.train or args.evaluate):
         parser.error("give --train and/or --evaluate")
     if args.train:
-        train(args.out, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+        train(args.out, steps=args.steps, batch_size=args.batch_size, seed=args.seed, new_kinds=args.new_kinds)
     if args.evaluate:
-        print(json.dumps(report(load_evaluator(args.out), n=args.n_eval), indent=2))
+        result = report(load_evaluator(args.out), n=args.n_eval)
+        if args.new_kinds > 0:  # the grown evaluator: today's held-out images, then issue 37's alone
+            result = {"today's world": result, "grown world": report(load_evaluator(args.out), args.n_eval, 0, 1.0)}
+        print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

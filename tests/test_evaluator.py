@@ -106,3 +106,22 @@ def test_training_saves_weights_that_load_back(tmp_path):
     assert isinstance(loaded, Evaluator) and len(loaded.predict(torch.rand(2, 3, 64, 64))) == 2
     with pytest.raises(FileNotFoundError, match="--train"):
         load_evaluator(tmp_path / "nowhere")
+
+
+def test_the_grown_evaluator_labels_and_decodes_animals_and_paintings():
+    """Issue 37: the grown heads read a dog or a cat, and the painting style, into valid scenes."""
+    from nti_edu.evaluator import GROWN_HEADS
+    from nti_edu.world import parse_prompt
+
+    dog = parse_prompt("a large brown dog at the top left on a blue background")
+    painted = parse_prompt("an abstract painting of a yellow face on a green background")
+    labels = scene_labels([dog, painted], GROWN_HEADS)
+    assert labels["animal"].tolist() == [0, -100] and labels["shape"].tolist() == [-100, -100]
+    assert labels["style"].tolist() == [0, 1] and labels["kind"].tolist() == [2, 1]
+    for scene in (dog, painted):
+        logp = {name: torch.full((len(classes),), -10.0) for name, classes in GROWN_HEADS.items()}
+        for name, value in scene.attributes().items():
+            logp[name][GROWN_HEADS[name].index(value)] = 0.0
+        logp["hat"][GROWN_HEADS["hat"].index("red")] = -1.0  # a hat would break the painted portrait's rule
+        logp["style"][0 if scene is dog else 1] = 0.0
+        assert decode(logp) == scene
