@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .p2p.blend import map_side, normalised, word_rows, words_map
+from .p2p.blend import by_range, map_side, word_rows, words_map
 
 SEED_LOW, SEED_HIGH = 0.2, 0.6  # the normalised map below / above which a pixel seeds the rest / the region
 
@@ -52,7 +52,7 @@ def word_map(store, tokenizer, prompt: str, words, size: tuple[int, int], side: 
     side = map_side(store, store.latent_shape[-1]) if side is None else side
     maps = store.cross_attention(side)[branch:branch + 1]  # (1, s, s, L)
     alpha = word_rows(tokenizer, (prompt, prompt), (tuple(words), ()))[:1]  # (1, L)
-    m = normalised(words_map(maps, alpha))  # (1, 1, s, s) in [0, 1]
+    m = by_range(words_map(maps, alpha))  # (1, 1, s, s) in [0, 1]
     return F.interpolate(m, size=size, mode="bilinear", align_corners=False).clamp(0, 1)  # (1, 1, H, W)
 
 

@@ -247,23 +247,47 @@ def test_local_blend_subtracts_the_other_words_region(words):
                        subtract_threshold=0.5)
     blend.bind_words(words, "a red circle on a white background", "a red circle on a black background", 10)
     maps = torch.full((2, 8, 8, 16), 0.01)
-    maps[:, :, :, 7] = torch.linspace(0.1, 1.0, 64).reshape(8, 8)  # "background" everywhere (threshold 0: all but one)
+    maps[:, :, :, 7] = torch.linspace(0.1, 1.0, 64).reshape(8, 8)  # "background" everywhere
     maps[0, 0, 7, 3] = 1.0  # "circle" in the source: top-right pixel
     maps[1, 7, 7, 3] = 1.0  # "circle" in the target: bottom-right pixel
     mask = blend.mask(FakeStore(maps), (8, 8))  # (2, 1, 8, 8)
     assert mask[1, 0, 0, 7] == 0 and mask[1, 0, 7, 7] == 0  # both objects taken out of the target's row
     assert mask[0, 0, 0, 7] == 0 and mask[0, 0, 7, 7] == 1  # the source's row: its own object only
-    assert mask[1, 0, 0, 0] == 0 and mask[1, 0].sum() == 64 - 3  # and the background map's minimum (top-left)
+    assert mask[1, 0].sum() == 64 - 2  # the rest: 0.1 / 1.0 > 0 at the background map's minimum too
     plain = LocalBlend("background", "background", threshold=0.0)
     plain.bind_words(words, "a red circle on a white background", "a red circle on a black background", 10)
-    assert plain.mask(FakeStore(maps), (8, 8))[1, 0].sum() == 63
+    assert plain.mask(FakeStore(maps), (8, 8))[1, 0].sum() == 64
+
+
+@pytest.mark.parametrize("scale,expected", [("max", 64), ("range", 9)])
+def test_local_blend_scales_maps_by_their_maximum_as_the_official_code(words, scale, expected):
+    """A word map with a floor of 0.4 and a peak of 1 at one pixel, threshold 0.3: divided by the maximum (the
+    official get_mask), the floor passes everywhere; scaled by the range (ours), only the max-pooled peak does."""
+    blend = LocalBlend("red", "red", threshold=0.3, scale=scale)
+    blend.bind_words(words, "a red circle", "a red circle", 10)
+    maps = torch.full((2, 8, 8, 16), 0.01)
+    maps[:, :, :, 2] = 0.4
+    maps[:, 4, 4, 2] = 1.0
+    assert blend.mask(FakeStore(maps), (8, 8))[1, 0].sum() == expected
 
 
 @pytest.mark.parametrize("kwargs,message", [
     ({"subtract_words": "circle"}, "subtract_words is a pair"),
     ({"subtract_words": ("circle",)}, "subtract_words is a pair"),
     ({"subtract_threshold": 1.0}, "subtract_threshold must be in"),
+    ({"scale": "min-max"}, "scale must be one of"),
 ])
 def test_local_blend_rejects_bad_subtraction(kwargs, message):
     with pytest.raises(ValueError, match=message):
         LocalBlend("background", "background", **kwargs)
+
+
+def test_prompt_edit_chooses_swap_or_refinement_once(words):
+    """The library's one rule (p2p.choose): the same number of words is a swap, else a refinement; ``kind`` forces."""
+    from nti_edu.p2p import prompt_edit
+
+    assert type(prompt_edit(words, "a red circle", "a blue circle", 4)) is WordSwap
+    assert type(prompt_edit(words, "a red circle", "a red circle on a blue background", 4)) is Refine
+    assert type(prompt_edit(words, "a red circle", "a blue circle", 4, kind="refine")) is Refine
+    with pytest.raises(ValueError, match="kind must be one of"):
+        prompt_edit(words, "a red circle", "a blue circle", 4, kind="reweight")

@@ -63,19 +63,18 @@ def pick_seeds(n: int, start: int) -> list[int]:
 
 def plan_edit(tokenizer, scene, num_steps: int, rng):
     """(target prompt, a short label, the Prompt-to-Prompt controller) for one scene of the world."""
-    from ..p2p import LocalBlend, Refine, WordSwap
+    from ..p2p import LocalBlend, prompt_edit
     from ..world import make_edit
 
-    options = {"cross_replace_steps": 0.8, "self_replace_steps": 0.4}
     if scene.kind == "face":
-        e = make_edit("add sunglasses", scene)
+        e, label = make_edit("add sunglasses", scene), "+ sunglasses"
         blend = LocalBlend(["face"], ["sunglasses"])
-        control = Refine(tokenizer, e.source_prompt, e.target_prompt, num_steps, local_blend=blend, **options)
-        return e.target_prompt, "+ sunglasses", control
-    e = make_edit("colour swap", scene, rng)
-    blend = LocalBlend([scene.shape], [scene.shape])  # change only where the shape is
-    control = WordSwap(tokenizer, e.source_prompt, e.target_prompt, num_steps, local_blend=blend, **options)
-    return e.target_prompt, f"{scene.colour} -> {e.target.colour}", control
+    else:
+        e = make_edit("colour swap", scene, rng)
+        label, blend = f"{scene.colour} -> {e.target.colour}", LocalBlend([scene.shape], [scene.shape])  # the shape
+    control = prompt_edit(tokenizer, e.source_prompt, e.target_prompt, num_steps, local_blend=blend,
+                          cross_replace_steps=0.8, self_replace_steps=0.4)  # swap or refine: the library's choice
+    return e.target_prompt, label, control
 
 
 def world_images(model, n: int, start: int):

@@ -103,7 +103,7 @@ def blend_words(words, source: str, target: str, subtract=None):
 
 def controller(model, args, mode: str, source: str, target: str, num_steps: int):
     """The Prompt-to-Prompt controller for ``mode`` (None for plain)."""
-    from ..p2p import Refine, Reweight, WordSwap
+    from ..p2p import Reweight, prompt_edit
 
     if args.paste_back_outside and not args.paste_back:
         raise CliError("--paste-back-outside keeps everything but the --paste-back words' region: give those words "
@@ -122,8 +122,7 @@ def controller(model, args, mode: str, source: str, target: str, num_steps: int)
                "local_blend": blend_words(args.blend, source, target, args.blend_subtract) if args.blend else None}
     if mode == "reweight":
         return Reweight(model.tokenizer, source, num_steps, weights, **options)
-    kind = WordSwap if mode == "swap" else Refine
-    return kind(model.tokenizer, source, target, num_steps, weights=weights, **options)
+    return prompt_edit(model.tokenizer, source, target, num_steps, kind=mode, weights=weights, **options)
 
 
 def load_checked(folder: str, model):

@@ -3,25 +3,21 @@
 After each sampling step from ``start`` on, keep the target's latent only where the chosen words'
 cross-attention is high and copy the source's latent elsewhere:
 
-    mask = (normalised, max-pooled mean cross-attention of the words > threshold), source's OR target's
+    mask = (max-pooled mean cross-attention of the words / its maximum > threshold), source's OR target's
     x_target := x_source + mask * (x_target - x_source)
 
 With ``subtract_words`` (the official code's ``substruct_words``), the region of other words is taken
 out of the mask: maps of those words, not max-pooled, above ``subtract_threshold`` in either prompt.
 A background edit blends on "background" minus the object's word, so the object stays the source's.
 
-Normalised means scaled to [0, 1] by its minimum and maximum over the image. The official code divides
-by the maximum only, which is the same where a word's map falls to about 0 away from its object, as
-on Stable Diffusion; a small model's maps keep a floor (on the embedded model a third of the peak,
-as the softmax spreads over few tokens), which a threshold of 0.3 on max-only maps lets through as
-a mask of the whole image.
+``scale="max"`` (the default) divides each map by its maximum, as the official ``get_mask`` does.
+``scale="range"`` is ours: it scales by the minimum and the maximum, which differs where a word's map
+keeps a floor away from its object (a small model's softmax over few tokens);
+benchmarks/README.md has the measurements of both.
 
 The maps are the conditional branch's as the UNet used them (the target's after the injection of the
-source's maps, as the official code's store sees them: within the cross-attention window a swapped word's
-region is the source word's), averaged over heads, the layers of one resolution and the steps so far.
-Measured against the maps before the injection on the report's held-out edits that use a local blend (8 scenes
-each, 50 steps, the report's chosen settings; 2026-12-05): shape swap 100% success and 35.30 dB outside the
-region (before: 100%, 35.29 dB), adding sunglasses 100% and 28.20 dB (the same before). The resolution is, by default, the stored side nearest a quarter of the latent's
+source's maps, as the official code's store sees them), averaged over heads, the layers of one resolution
+and the steps so far. The resolution is, by default, the stored side nearest a quarter of the latent's
 (16 for SD's 64 x 64 latents, the official code's choice) among those of at least MIN_SIDE: on coarser maps
 the 3 x 3 max-pool spreads every word over the whole latent, a mask of ones, and so no blend at all
 (the embedded model's 16 x 16 latents have maps of 8 x 8 and 4 x 4: it gets 8 x 8).
@@ -34,13 +30,17 @@ import torch.nn.functional as F
 from .words import find_words
 
 MIN_SIDE = 8  # the coarsest maps a 3 x 3 max-pool leaves a region on
+SCALES = ("max", "range")  # divide by the maximum (the official code); by the range, minimum to maximum (ours)
 
 
 class LocalBlend:
     """Restrict an edit to the region of ``source_words`` (in the source) and ``target_words`` (in the target)."""
 
     def __init__(self, source_words, target_words, *, threshold: float = 0.3, start: float = 0.2,
-                 resolution: int | None = None, subtract_words=None, subtract_threshold: float = 0.3):
+                 resolution: int | None = None, subtract_words=None, subtract_threshold: float = 0.3,
+                 scale: str = "max"):
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
         if not 0 <= threshold < 1 or not 0 <= subtract_threshold < 1 or not 0 <= start <= 1:
             raise ValueError("threshold and subtract_threshold must be in [0, 1) and start in [0, 1], got "
                              f"{threshold!r}, {subtract_threshold!r} and {start!r}")
@@ -49,7 +49,7 @@ class LocalBlend:
                              f"(['circle'], ['circle']); got {subtract_words!r}")
         self.source_words, self.target_words, self.subtract_words = source_words, target_words, subtract_words
         self.threshold, self.subtract_threshold = threshold, subtract_threshold
-        self.start, self.resolution = start, resolution
+        self.start, self.resolution, self.scale = start, resolution, scale
         self.word_alpha, self.subtract_alpha, self.start_step = None, None, 0
 
     def bind_words(self, tokenizer, source: str, target: str, num_steps: int) -> None:
@@ -67,9 +67,10 @@ class LocalBlend:
         """The blend mask, (2, 1, h, w) of 0/1: row 0 the source's region, row 1 the union of both (less the
         union of the subtracted words' regions)."""
         maps = store.cross_attention(self.side(store, size[0]))  # (2, s, s, L)
-        inside = region(maps, self.word_alpha, size, self.threshold, pool=True)  # (2, 1, h, w) bool
+        inside = region(maps, self.word_alpha, size, self.threshold, pool=True, scale=self.scale)  # (2, 1, h, w)
         if self.subtract_alpha is not None:
-            inside = inside & ~region(maps, self.subtract_alpha, size, self.subtract_threshold, pool=False)
+            inside = inside & ~region(maps, self.subtract_alpha, size, self.subtract_threshold, pool=False,
+                                      scale=self.scale)
         return inside.float()
 
     def __call__(self, x_t: torch.Tensor, store, step: int) -> torch.Tensor:
@@ -96,13 +97,14 @@ def word_rows(tokenizer, prompts: tuple[str, str], words: tuple) -> torch.Tensor
 
 
 def region(maps: torch.Tensor, alpha: torch.Tensor, size: tuple[int, int], threshold: float,
-           pool: bool) -> torch.Tensor:
+           pool: bool, scale: str = "max") -> torch.Tensor:
     """Where the words of ``alpha`` (2, L) attend, from maps (2, s, s, L): (2, 1, h, w) bool, row 0 the
     source's region, row 1 the union of the source's and the target's (the official ``get_mask``)."""
     maps = words_map(maps, alpha)  # (2, 1, s, s)
     if pool:
         maps = F.max_pool2d(maps, 3, stride=1, padding=1)  # (2, 1, s, s)
-    maps = normalised(F.interpolate(maps, size=size))  # (2, 1, h, w), nearest, in [0, 1]
+    maps = F.interpolate(maps, size=size)  # (2, 1, h, w), nearest
+    maps = by_max(maps) if scale == "max" else by_range(maps)  # in [0, 1]
     inside = maps > threshold  # (2, 1, h, w)
     return inside[:1] | inside
 
@@ -112,7 +114,12 @@ def words_map(maps: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     return (maps * alpha.to(maps)[:, None, None, :]).sum(-1)[:, None]  # (n, 1, s, s)
 
 
-def normalised(maps: torch.Tensor) -> torch.Tensor:
+def by_max(maps: torch.Tensor) -> torch.Tensor:
+    """Each map of (n, 1, h, w) divided by its maximum, as the official ``LocalBlend.get_mask``."""
+    return maps / maps.amax(dim=(2, 3), keepdim=True).clamp_min(1e-12)  # (n, 1, h, w)
+
+
+def by_range(maps: torch.Tensor) -> torch.Tensor:
     """Each map of (n, 1, h, w) scaled to [0, 1] by its minimum (its floor, ~0 on SD) and maximum."""
     low = maps.amin(dim=(2, 3), keepdim=True)  # (n, 1, 1, 1)
     return (maps - low) / (maps.amax(dim=(2, 3), keepdim=True) - low).clamp_min(1e-12)  # (n, 1, h, w)

@@ -22,8 +22,12 @@ def changed_words(a: str, b: str) -> list[str]:
     return [word for word in a.split() if word not in b.split()]
 
 
-def prompt_edit(tokenizer, source: str, target: str, num_steps: int, **options):
-    """The controller for editing ``source`` into ``target``: a ``WordSwap`` or a ``Refine`` (``edit_kind``),
-    with the controllers' keyword ``options`` (cross_replace_steps, self_replace_steps, local_blend)."""
-    control = WordSwap if edit_kind(source, target) == "swap" else Refine
+def prompt_edit(tokenizer, source: str, target: str, num_steps: int, kind: str | None = None, **options):
+    """The controller for editing ``source`` into ``target``: a ``WordSwap`` or a ``Refine``, as ``kind`` says
+    (default: ``edit_kind``'s choice), with the controllers' keyword ``options`` (cross_replace_steps,
+    self_replace_steps, local_blend, weights)."""
+    kind = edit_kind(source, target) if kind is None else kind
+    if kind not in EDIT_KINDS:
+        raise ValueError(f"kind must be one of {EDIT_KINDS} or None, got {kind!r}")
+    control = WordSwap if kind == "swap" else Refine
     return control(tokenizer, source, target, num_steps, **options)
