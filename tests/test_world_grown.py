@@ -110,3 +110,16 @@ def test_grown_examples_are_the_same_for_the_same_seed():
     grown = [s for s in range(40) if make_example(s, new_kinds=1.0).scene.kind == "animal"]
     a, b = make_example(grown[0], new_kinds=1.0), make_example(grown[0], new_kinds=1.0)
     assert a.scene.animal in ANIMALS and torch.equal(a.image, b.image)
+
+
+def test_a_painting_keeps_its_drawings_layout_and_other_scenes_do_not():
+    from nti_edu.layout import LAYOUT_THRESHOLD, layout_similarity
+
+    def tensor(image):
+        return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)  # (3, 64, 64)
+
+    pairs = [render_edit(random_edit("abstract painting", np.random.default_rng(s)), s)[:2] for s in range(40)]
+    plain, painted = (torch.stack([tensor(p[k]) for p in pairs]) for k in (0, 1))  # (40, 3, 64, 64) each
+    same, other = layout_similarity(plain, painted), layout_similarity(plain, painted.roll(1, 0))  # (40,) each
+    assert (same >= LAYOUT_THRESHOLD).all() and (other < LAYOUT_THRESHOLD).float().mean() > 0.8
+    assert torch.allclose(layout_similarity(plain, plain), torch.ones(40))
