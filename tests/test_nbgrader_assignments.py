@@ -58,6 +58,7 @@ WRONG = {
         ("loss-check", "loss-swapped-branches", "loss-answer", "guided_eps(eps_null, eps_cond, w)",
          "guided_eps(eps_cond, eps_null, w)"),
         ("inner-loop-check", "inner-no-lr-decay", "inner-loop-answer", "lr=1e-2 * (1 - step.i / 100)", "lr=1e-2"),
+        ("inner-loop-check", "inner-constant-threshold", "inner-loop-answer", "< 1e-5 + 2e-5 * step.i:", "< 1e-5:"),
         ("inner-loop-check", "inner-stop-before-update", "inner-loop-answer",
          "        optimizer.zero_grad()\n        loss.sum().backward()\n        optimizer.step()\n"
          "        if losses[-1] < 1e-5 + 2e-5 * step.i:  # the official early stop, after the update\n            break\n",
@@ -69,6 +70,10 @@ WRONG = {
     ],
     "05_editing": [
         ("swap-check", "swap-into-null-target", "swap-answer", "out[3] = mapped", "out[1] = mapped"),
+        ("swap-check", "swap-ignores-token-alpha", "swap-answer",
+         "out[3] = mapped * token_alpha + target * (1 - token_alpha)", "out[3] = mapped"),
+        ("swap-check", "swap-transposed-mapper", "swap-answer", 'einsum("hpw,wn->hpn", source, mapper)',
+         'einsum("hpw,wn->hpn", source, mapper.T)'),
         ("blend-check", "blend-reversed", "blend-answer", "return x_t[:1] + mask * (x_t - x_t[:1])",
          "return x_t + mask * (x_t[:1] - x_t)"),
         ("blend-check", "blend-no-union", "blend-answer", "(inside[:1] | inside).float()", "inside.float()"),
@@ -80,6 +85,76 @@ WRONG = {
     ],
 }
 CASES = [(name, *case) for name in NAMES for case in WRONG[name]]
+WRONG_CHECK = {(name, cell): check for name in NAMES for check, _, cell, *_ in WRONG[name]}  # answer cell -> check
+# the mistake each wrong answer's feedback must name (a part of its "Most likely" sentence)
+DIAGNOSIS = {
+    "sigma-no-sqrt": "square root is missing", "step-swapped-alphas": "divides by sqrt(alpha_bar_prev)",
+    "step-no-sigma-in-direction": "lacks sigma_t**2", "sampler-eps-at-t-prev": "asked at step.t_prev",
+    "sampler-hard-coded-3-steps": "3 steps instead of num_steps = 4", "inverse-swapped-alphas": "re-noised with",
+    "invert-eps-at-t-prev": "asked at step.t_prev", "invert-cleanest-first": "the list is cleanest first",
+    "drift-sampled-at-default-w": "sampled back at w = 7.5", "ratio-upside-down": "upside down",
+    "guidance-sign": "wrong sign", "reconstruction-inverted-at-w1": "the inversion runs at w = 1",
+    "measure-inverted-at-default-w": "ddim_invert's default w = 1", "loss-swapped-branches": "swapped",
+    "inner-no-lr-decay": "does not decay", "inner-constant-threshold": "threshold does not grow",
+    "inner-stop-before-update": "before the update", "outer-advance-with-empty-null": "advance",
+    "swap-into-null-target": "null target", "swap-ignores-token-alpha": "token_alpha is ignored",
+    "swap-transposed-mapper": "transposed", "blend-reversed": "reversed", "blend-no-union": "union",
+    "negative-with-empty-null": "embedding (plain DDIM", "direct-not-back-on-pivot": "drifted x_prev",
+}
+# correct answers written differently from the solution: each must keep every point of its part
+CORRECT_VARIANTS = {
+    "02_ddim_inversion": {"drift-answer": (  # my_invert called with its step count by name (issue 35, item 1)
+        "my_invert(model, x_0, emb_cond, num_steps)", "my_invert(model, x_0, emb_cond, num_steps=num_steps)")},
+    "03_guidance_and_inversion": {"measure-answer": (".sqrt().item()", ".sqrt().item() * 1.0")},
+    "05_editing": {"swap-answer": ('torch.einsum("hpw,wn->hpn", source, mapper)', "source @ mapper")},
+}
+# answers that call the package's own implementation of their part: every such check must fail and say so
+WRAPPED = {
+    "01_ddim_recap": {
+        "sigma-answer": "from nti_edu.ddim import ddim_sigma\n\ndef my_sigma(alpha_bar_t, alpha_bar_prev, eta):\n"
+                        "    return ddim_sigma(alpha_bar_t, alpha_bar_prev, eta)",
+        "step-answer": "def my_ddim_step(x_t, eps_pred, alpha_bar_t, alpha_bar_prev, eta=0.0, noise=None):\n"
+                       "    return nti_edu.ddim.ddim_step(x_t, eps_pred, alpha_bar_t, alpha_bar_prev, eta, noise)",
+        "sampler-answer": "def my_sample(model, x_T, emb_cond, num_steps):\n    from nti_edu.sampling import sample\n"
+                          "    return sample(model, x_T, emb_cond, num_steps=num_steps, w=1.0)"},
+    "02_ddim_inversion": {
+        "inverse-step-answer": "def my_inverse_step(x_t, eps_pred, alpha_bar_t, alpha_bar_next):\n"
+                               "    return nti_edu.ddim.ddim_inverse_step(x_t, eps_pred, alpha_bar_t, alpha_bar_next)",
+        "invert-answer": "def my_invert(model, x_0, emb_cond, num_steps):\n"
+                         "    return mistakes.invert_with(model, x_0, emb_cond, num_steps)",
+        "drift-answer": "def reconstruction_error(model, x_0, emb_cond, num_steps):\n"
+                        "    return reference_error(x_0, emb_cond, num_steps)"},
+    "03_guidance_and_inversion": {
+        "guidance-answer": "def my_guided_eps(eps_null, eps_cond, w):\n"
+                           "    return nti_edu.guidance.guided_eps(eps_null, eps_cond, w)",
+        "reconstruction-answer": "def guided_reconstruction(model, x_0, emb_cond, w, num_steps):\n"
+                                 "    x_T = ddim_invert(model, x_0, emb_cond, num_steps=num_steps, w=w)[0]\n"
+                                 "    return sample(model, x_T, emb_cond, num_steps=num_steps, w=w)"},
+    "04_null_text_inversion": {
+        "loss-answer": "def my_pivotal_loss(model, step, x_t, eps_cond, emb_null, pivot, w):\n"
+                       "    return nti_edu.null_text.pivotal_loss(model, step, x_t, eps_cond, emb_null, pivot, w)",
+        "inner-loop-answer": "def my_tune_null(model, step, x_t, eps_cond, emb_null, pivot, num_inner_steps, w):\n"
+                             "    return mistakes.tune_with(model, step, x_t, eps_cond, emb_null, pivot, "
+                             "num_inner_steps, w)",
+        "outer-loop-answer": "def my_null_text(model, latents, emb_cond, num_inner_steps, w):\n"
+                             "    return nti_edu.null_text.optimize_nulls(model, latents, emb_cond, "
+                             "num_inner_steps=num_inner_steps, w=w, progress=False)[0]"},
+    "05_editing": {
+        "swap-answer": "def my_word_swap(probs, heads, mapper, token_alpha):\n"
+                       "    return mistakes.word_swap_with(probs, heads, mapper, token_alpha)",
+        "blend-answer": "def my_local_blend(x_t, word_maps, threshold):\n"
+                        "    return mistakes.local_blend_with(x_t, word_maps, threshold)"},
+    "06_beyond_null_text": {
+        "direct-answer": "def my_direct_corrections(model, latents, emb_cond, w):\n"
+                         "    return nti_edu.alternatives.direct_corrections(model, latents, emb_cond, "
+                         "model.null_embedding(emb_cond.shape[0]), w)"},
+}
+# numbers copied from the visible curve: the hidden recomputation on another image must fail them
+COPIED = {"02_ddim_inversion": ("ratio-answer", "ratio-check", "def drift_ratio(drift_curve):\n    return {value!r}\n\n\n"
+                                "DRIFT_RATIO = drift_ratio(drift_curve)"),
+          "03_guidance_and_inversion": ("measure-answer", "measure-check",
+                                        "def measured_error(x_0, emb_cond, w):\n    return {{1.0: {w1!r}, 7.5: {w75!r}}}[w]\n\n\n"
+                                        "ERROR_W1, ERROR_W75 = measured_error(x_0, emb_cond, 1.0), measured_error(x_0, emb_cond, 7.5)")}
 
 
 def first_wrong_answers(name: str) -> dict[str, tuple]:
@@ -202,6 +277,38 @@ def graded_more(course, graded):
     return grades
 
 
+def copied_answer(course: Path, name: str) -> str:
+    """The number answer of ``name`` as a student who copies what the solution's notebook printed would write it."""
+    import re
+
+    cell, _, template = COPIED[name]
+    text = "\n".join(o.get("text", "") for c in notebook(course / "autograded" / "solution", name).cells
+                     for o in c.get("outputs", []))
+    if name == "02_ddim_inversion":
+        curve = {int(n): float(e) for n, e in re.findall(r"(\d+): ([\d.]+)", text.split("by number of steps:")[1])}
+        return template.format(value=round(curve[2] / curve[10], 2))
+    w1, w75 = re.search(r"w = 1: ([\d.]+); w = 7.5: ([\d.]+)", text).groups()
+    return template.format(w1=float(w1), w75=float(w75))
+
+
+@pytest.fixture(scope="module")
+def graded_extra(course, graded) -> dict:
+    """More students, graded after ``graded``: correct answers written otherwise ("correct-variant"), answers that
+    wrap the package's implementation of every part ("wrapped"), numbers copied from the solution ("copied")."""
+    for name in NAMES:
+        if name in CORRECT_VARIANTS:
+            cells = answers(name)
+            for cell_id, (text, variant) in CORRECT_VARIANTS[name].items():
+                assert cells[cell_id].count(text) == 1, (name, cell_id, text)
+                cells[cell_id] = cells[cell_id].replace(text, variant)
+            submit(course, name, "correct-variant", cells)
+        submit(course, name, "wrapped", answers(name) | WRAPPED[name])
+        if name in COPIED:
+            submit(course, name, "copied", answers(name) | {COPIED[name][0]: copied_answer(course, name)})
+        nbgrader(course, "autograde", name)
+    return gradebook(course)
+
+
 def error_message(course: Path, name: str, student: str, check: str) -> str:
     """The error the autograded notebook shows under the check cell ``check``."""
     nb = notebook(course / "autograded" / student, name)
@@ -210,6 +317,7 @@ def error_message(course: Path, name: str, student: str, check: str) -> str:
     return f"{errors[0].ename}: {errors[0].evalue}"
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("name", NAMES)
 def test_committed_student_versions_are_what_nbgrader_generates(course, name):
     generated, committed = notebook(course / "release", name), notebook(COURSE / "release", name)
@@ -225,7 +333,7 @@ def test_source_notebooks_carry_nbgrader_cells(name):
     autograded = [c for c, m in zip(cells, meta) if m.get("grade") and not m.get("solution")]
     written = [c for c, m in zip(cells, meta) if m.get("grade") and m.get("solution")]
     assert 2 <= len(autograded) <= 4 and len(written) >= 1
-    assert all("assert" in c.source or "check_close(" in c.source for c in autograded)
+    assert all(any(k in c.source for k in ("assert", "check_close(", "check_number(")) for c in autograded)
     assert sum("### BEGIN HIDDEN TESTS" in c.source for c in autograded) >= 2  # the same checks on other inputs
     assert all(c.cell_type == "markdown" and "Model answer (for instructors)" in c.source for c in written)
     assert all(m.get("locked") for c, m in zip(cells, meta) if not m.get("solution"))  # the rest is read-only
@@ -254,12 +362,14 @@ def test_the_instructors_guide_lists_every_assignments_points():
         assert f"| {name} | {auto} | {manual} | {auto + manual} |" in guide, f"the points table's row of {name}"
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("name", NAMES)
 def test_untouched_release_scores_zero(graded, name):
     grades = graded[name, "untouched"]
     assert grades and all(score == 0 and not manual for score, _, manual in grades.values()), grades
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("name", NAMES)
 def test_solution_gets_every_autograded_point(graded, name):
     grades = graded[name, "solution"]
@@ -268,6 +378,7 @@ def test_solution_gets_every_autograded_point(graded, name):
     assert any(manual for *_, manual in grades.values())  # the written answers wait for the instructor
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("name", NAMES)
 def test_each_parts_typical_wrong_answer_fails_its_check_with_a_message(course, graded, name):
     grades = graded[name, "wrong-every-part"]
@@ -276,6 +387,41 @@ def test_each_parts_typical_wrong_answer_fails_its_check_with_a_message(course, 
     for check in lost:  # the feedback says what was expected and the likely mistake, not a bare AssertionError
         message = error_message(course, name, "wrong-every-part", check)
         assert message.startswith("AssertionError") and "Most likely" in message, message
+
+
+@pytest.mark.full
+@pytest.mark.parametrize("name", NAMES)
+def test_the_feedback_names_each_wrong_answers_mistake(course, graded, name):
+    for check, (wrong_name, *_) in first_wrong_answers(name).items():
+        message = error_message(course, name, "wrong-every-part", check)
+        assert "Most likely: " in message and DIAGNOSIS[wrong_name] in message.split("Most likely: ")[1], message
+
+
+@pytest.mark.full
+@pytest.mark.parametrize("name", sorted(CORRECT_VARIANTS))
+def test_correct_answers_written_otherwise_keep_full_marks(graded_extra, name):
+    grades = graded_extra[name, "correct-variant"]
+    assert grades and all(score == top for score, top, manual in grades.values() if not manual), grades
+
+
+@pytest.mark.full
+@pytest.mark.parametrize("name", NAMES)
+def test_wrapping_the_packages_implementation_earns_nothing(course, graded_extra, name):
+    grades = graded_extra[name, "wrapped"]
+    lost = {c for c, (score, top, manual) in grades.items() if score < top and not manual}
+    assert lost >= {WRONG_CHECK[name, cell] for cell in WRAPPED[name]}, grades
+    for cell in WRAPPED[name]:
+        assert "calls the package's own" in error_message(course, name, "wrapped", WRONG_CHECK[name, cell])
+
+
+@pytest.mark.full
+@pytest.mark.parametrize("name", sorted(COPIED))
+def test_copied_numbers_fail_the_hidden_recomputation_without_showing_the_value(course, graded_extra, name):
+    _, check, _ = COPIED[name]
+    grades = graded_extra[name, "copied"]
+    assert grades[check][0] == 0 < grades[check][1], grades
+    message = error_message(course, name, "copied", check)
+    assert "another image" in message and "does not match a common mistake" in message, message
 
 
 @pytest.mark.slow
@@ -299,7 +445,8 @@ def test_each_wrong_answer_alone_loses_exactly_its_parts_points(course, graded_m
     assert "Most likely" in error_message(course, name, student, check)
 
 
+@pytest.mark.full
 def test_generate_feedback_writes_the_hint_for_the_student(course, graded):
     nbgrader(course, "generate_feedback", "05_editing", "--student", "wrong-every-part")
     html = (course / "feedback" / "wrong-every-part" / "05_editing" / "05_editing.html").read_text()
-    assert "Most likely" in html and "conditional target" in html
+    assert "Most likely" in html and "null target" in html
