@@ -153,7 +153,7 @@ WRAPPED = {
 COPIED = {"02_ddim_inversion": ("ratio-answer", "ratio-check", "def drift_ratio(drift_curve):\n    return {value!r}\n\n\n"
                                 "DRIFT_RATIO = drift_ratio(drift_curve)"),
           "03_guidance_and_inversion": ("measure-answer", "measure-check",
-                                        "def measured_error(x_0, emb_cond, w):\n    return {{1.0: {w1!r}, 7.5: {w75!r}}}[w]\n\n\n"
+                                        "def measured_error(x_0, emb_cond, w):\n    return {{1.0: {w1!r}, 7.5: {w75!r}}}.get(w, {w75!r})\n\n\n"
                                         "ERROR_W1, ERROR_W75 = measured_error(x_0, emb_cond, 1.0), measured_error(x_0, emb_cond, 7.5)")}
 
 
