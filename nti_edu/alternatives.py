@@ -34,7 +34,7 @@ def negative_prompt_inversion(model, images: torch.Tensor, prompts, *, num_steps
     """Negative-prompt inversion of images in [0, 1] (B, 3, H, W): pivots at w = 1, then ``emb_cond`` in
     place of the null embedding at every step (method "negative-prompt"). Nothing is optimised.
     """
-    w = check_guidance(w)
+    num_steps, w = model.schedule.check_steps(num_steps), check_guidance(w)
     start = time.perf_counter()
     pivotal = pivots(model, images, prompts, num_steps=num_steps, progress=progress)
     return replace(pivotal, method="negative-prompt", w=w, emb_null=[pivotal.emb_cond] * num_steps,
@@ -54,9 +54,9 @@ def direct_corrections(model, latents, emb_cond, emb_null, w: float, progress: b
         return x_prev + corrections[-1]
 
     nulls = [emb_null] * (len(latents) - 1)
-    for _ in guided_trajectory(model, latents[0], emb_cond, num_steps=len(latents) - 1, w=w, nulls=nulls,
-                               after_step=back_onto_the_pivot, progress=progress, desc="direct inversion"):
-        pass
+    trajectory = guided_trajectory(model, latents[0], emb_cond, num_steps=len(latents) - 1, w=w, nulls=nulls,
+                                   after_step=back_onto_the_pivot, progress=progress, desc="direct inversion")
+    list(trajectory)  # the walk records the gaps
     return corrections
 
 
@@ -66,7 +66,7 @@ def direct_inversion(model, images: torch.Tensor, prompts, *, num_steps: int = 5
 
     The null embedding stays "" at every step; ``corrections`` holds the per-step gaps to the pivots.
     """
-    w = check_guidance(w)
+    num_steps, w = model.schedule.check_steps(num_steps), check_guidance(w)
     start = time.perf_counter()
     pivotal = pivots(model, images, prompts, num_steps=num_steps, progress=progress)
     corrections = direct_corrections(model, pivotal.latents, pivotal.emb_cond, pivotal.emb_null[0], w, progress)

@@ -17,13 +17,19 @@ def predict_x0(x_t: torch.Tensor, eps_pred: torch.Tensor, alpha_bar_t) -> torch.
     return (x_t - (1 - alpha_bar_t) ** 0.5 * eps_pred) / alpha_bar_t**0.5  # (B, C, H, W)
 
 
+def check_eta(eta) -> float:
+    """Return eta as a float, or raise a ValueError: it must be a finite number >= 0."""
+    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not eta >= 0 or eta == float("inf"):
+        raise ValueError(f"eta must be a finite number >= 0 (0 is deterministic DDIM, 1 is DDPM-like), got {eta!r}")
+    return float(eta)
+
+
 def ddim_sigma(alpha_bar_t, alpha_bar_prev, eta: float):
     """sigma_t of DDIM eq. (16): eta * sqrt((1 - a_prev) / (1 - a_t)) * sqrt(1 - a_t / a_prev).
 
     eta = 0 gives the deterministic DDIM sampler, eta = 1 the DDPM posterior's standard deviation.
+    Callers check eta once (``check_eta``), not at every step.
     """
-    if eta < 0:
-        raise ValueError(f"eta must be >= 0 (0 is deterministic DDIM, 1 is DDPM-like), got {eta}")
     variance = (1 - alpha_bar_prev) / (1 - alpha_bar_t) * (1 - alpha_bar_t / alpha_bar_prev)
     return eta * variance**0.5
 
@@ -34,7 +40,7 @@ def ddim_step(x_t, eps_pred, alpha_bar_t, alpha_bar_prev, eta: float = 0.0, nois
         x_{t-1} = sqrt(a_prev) x0_pred + sqrt(1 - a_prev - sigma_t^2) eps_pred + sigma_t z
 
     With eta = 0 (sigma_t = 0) the step is deterministic. For eta > 0 pass the noise z (same shape as
-    x_t) so that runs are reproducible.
+    x_t) so that runs are reproducible. eta >= 0 is the caller's to check (``check_eta``, once per run).
     """
     # 1. predicted x_0 ("predicted x_0" of eq. 12)
     x0_pred = predict_x0(x_t, eps_pred, alpha_bar_t)  # (B, C, H, W)
@@ -55,7 +61,7 @@ def ddim_step(x_t, eps_pred, alpha_bar_t, alpha_bar_prev, eta: float = 0.0, nois
 def ddim_inverse_step(x_t, eps_pred, alpha_bar_t, alpha_bar_next) -> torch.Tensor:
     """One DDIM inversion step x_t -> x_{t+1}: eq. (12) at sigma = 0 with "prev" replaced by "next".
 
-    The DDIM ODE (eq. 13) is run forwards in time; eps_pred is evaluated at the current, less noisy
+    The DDIM ODE (sec. 4.3, eq. 14) is run forwards in time; eps_pred is evaluated at the current, less noisy
     point, which is exact only in the limit of small steps (the approximation null-text inversion
     repairs; Mokady et al. 2023, sec. 3).
     """

@@ -57,14 +57,14 @@ def edit_latents(model, result: InversionResult, target_prompt: str, *, controll
                  target_w: float | None = None, target_null: str = "tuned", image: int = 0,
                  progress: bool = False) -> list[torch.Tensor]:
     """The joint trajectory of the source and target branches: N + 1 of (2, C, h, w), noisiest first."""
-    w = check_guidance(result.w if w is None else w)
+    w = result.w if w is None else check_guidance(w)  # the result's w was checked when it was made
     target_w = w if target_w is None else check_guidance(target_w)
     if target_null not in TARGET_NULLS:
         raise ValueError(f"target_null must be one of {TARGET_NULLS}, got {target_null!r}")
     source = source_prompt(result, image)
     if controller is not None and hasattr(controller, "check_edit"):
         controller.check_edit(source, target_prompt, result.num_steps)
-    emb_cond = torch.cat([result.emb_cond[image:image + 1], model.encode_prompt(target_prompt)])  # (2, L, D)
+    emb_cond = branch_conds(model, result, image, target_prompt)  # (2, L, D), or one per step
     x_T = result.x_T[image:image + 1].expand(2, -1, -1, -1)  # (2, C, h, w): both branches start at x_T
     weights = torch.tensor([w, target_w], device=x_T.device, dtype=x_T.dtype).view(2, 1, 1, 1)  # (2, 1, 1, 1)
     nulls = branch_nulls(model, result, image, target_null)
@@ -75,6 +75,17 @@ def edit_latents(model, result: InversionResult, target_prompt: str, *, controll
                                       before_step=lambda step: controller.begin_step(step.i),
                                       after_step=partial(after_edit_step, result, image, controller),
                                       progress=progress, desc="editing"))
+
+
+def branch_conds(model, result: InversionResult, image: int, target_prompt: str):
+    """The prompt embeddings of [source, target], (2, L, D). For a result with a tuned C_t per step (textual
+    inversion, ``nti_edu.ablations``), one per step: [C_t, C_t + (E(target) - E(source))], the tuned offset
+    carried to the target prompt (our rule: the paper, sec. 4, says only that such edits work less well)."""
+    source = result.emb_cond[image:image + 1]  # (1, L, D), E(source)
+    target = model.encode_prompt(target_prompt).to(source)  # (1, L, D), E(target)
+    if result.emb_conds is None:
+        return torch.cat([source, target])  # (2, L, D)
+    return [torch.cat([c[image:image + 1], c[image:image + 1] + target - source]) for c in result.emb_conds]
 
 
 def branch_nulls(model, result: InversionResult, image: int, target_null: str) -> list[torch.Tensor]:

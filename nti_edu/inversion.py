@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .ddim import ddim_inverse_step
-from .guidance import predict_guided_eps
+from .guidance import check_guidance, predict_guided_eps
 from .models.prompts import as_prompt_list
 from .result import InversionResult
 from .sampling import check_inputs, ddim_sample
@@ -51,6 +51,13 @@ def invert(model, images: torch.Tensor, prompts, *, num_steps: int = 50, w: floa
     The result is meant to be sampled back at the same w; its null embedding is "" at every step. At
     w = 1 its latents are null-text inversion's pivots x*_T .. x*_0 (Mokady et al. 2023, sec. 3.1).
     """
+    num_steps, w = model.schedule.check_steps(num_steps), check_guidance(w)  # checked once, here
+    return ddim_inversion(model, images, prompts, num_steps, w, progress)
+
+
+def ddim_inversion(model, images: torch.Tensor, prompts, num_steps: int, w: float,
+                   progress: bool = False) -> InversionResult:
+    """``invert`` for callers that have checked num_steps and w (null-text inversion's pivots, the alternatives)."""
     start = time.perf_counter()
     prompts = as_prompt_list(prompts)
     x_0 = model.image_to_latent(images)  # (B, C, h, w)
@@ -58,7 +65,7 @@ def invert(model, images: torch.Tensor, prompts, *, num_steps: int = 50, w: floa
     if emb_cond.shape[0] != x_0.shape[0]:
         raise ValueError(f"got {emb_cond.shape[0]} prompts for {x_0.shape[0]} images; give one prompt per image")
     emb_null = model.null_embedding(x_0.shape[0])  # (B, L, D)
-    latents = ddim_invert(model, x_0, emb_cond, num_steps=num_steps, w=w, emb_null=emb_null, progress=progress)
+    latents = inverse_trajectory(model, x_0, emb_cond, emb_null, w, num_steps, progress)[::-1]  # x_T first
     return InversionResult(method="ddim", prompts=prompts, num_steps=num_steps, w=w, latents=latents,
                            emb_cond=emb_cond, emb_null=[emb_null] * num_steps,
                            seconds=time.perf_counter() - start, settings={"w_invert": w})

@@ -3,7 +3,7 @@
 Song et al., "Denoising Diffusion Implicit Models", ICLR 2021, eq. (12), with classifier-free guidance
 (Ho and Salimans 2022) and, for null-text inversion, a null embedding that may change at every step
 (Mokady et al. 2023, sec. 3.2). The loop itself is ``nti_edu.trajectory.guided_trajectory``; this module
-checks a user's inputs once and fills in the defaults.
+checks a user's inputs once (latents, prompt embeddings, steps, w, eta) and fills in the defaults.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Iterator, Sequence
 
 import torch
 
+from .ddim import check_eta
 from .guidance import check_guidance
 from .trajectory import guided_trajectory
 
@@ -44,7 +45,8 @@ def ddim_sample(model, x_T: torch.Tensor, emb_cond: torch.Tensor, *, num_steps: 
     them, or None for the model's "" embedding. eta = 0 is deterministic; for eta > 0 the noise z is
     drawn with ``generator``.
     """
-    num_steps, w = check_inputs(model, x_T, emb_cond, num_steps, w)  # eta is checked by ddim.ddim_sigma
+    num_steps, w = check_inputs(model, x_T, emb_cond, num_steps, w)
+    eta = check_eta(eta)  # once per sampling call, not at every step
     nulls = per_step_nulls(model, emb_null, emb_cond, num_steps)
     return guided_trajectory(model, x_T, emb_cond, num_steps=num_steps, w=w, nulls=nulls, eta=eta,
                              generator=generator, progress=progress)

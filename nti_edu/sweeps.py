@@ -23,7 +23,7 @@ class SweepPoint:
 
     recon: torch.Tensor  # (B, 3, H, W) in [0, 1]
     psnr: torch.Tensor  # (B,) dB against the input images
-    drift: torch.Tensor  # (N + 1, B) latent RMS distance per level, cleanest first
+    drift: torch.Tensor  # (N + 1, B) latent RMS distance per level, noisiest first (row 0, x_T, is 0)
 
 
 @dataclass

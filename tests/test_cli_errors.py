@@ -156,7 +156,8 @@ def test_prompt_too_long(world_model_dir, image_file, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("steps, message", [
-    ("0", "must be >= 1"), ("-3", "must be >= 1"), ("ten", "whole number"), ("2.5", "whole number"),
+    ("0", "num_steps must be an integer from 1 to 100"), ("-3", "num_steps must be an integer from 1 to 100"),
+    ("ten", "expected a whole number"), ("2.5", "expected a whole number"),
 ])
 def test_bad_step_counts_are_usage_errors(tiny_model_dir, image_file, tmp_path, capsys, steps, message):
     argv = invert_args(tiny_model_dir, image_file, tmp_path / "out")
@@ -183,10 +184,16 @@ def test_fast_is_for_null_text_only(tiny_model_dir, image_file, tmp_path, capsys
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("w", ["-1", "nan", "inf", "-inf", "lots"])
+@pytest.mark.parametrize("w", ["-1", "nan", "inf", "-inf"])
 def test_bad_guidance(tiny_model_dir, image_file, tmp_path, capsys, w):
     code, line = run(capsys, invert_args(tiny_model_dir, image_file, tmp_path / "out", f"--guidance={w}"))
-    assert code == 2 and "guidance weight must be a finite number >= 0" in line
+    assert code == 2 and "--guidance" in line and "guidance weight w must be a finite number >= 0" in line
+    assert_nothing_written(tmp_path / "out")
+
+
+def test_guidance_that_is_no_number(tiny_model_dir, image_file, tmp_path, capsys):
+    code, line = run(capsys, invert_args(tiny_model_dir, image_file, tmp_path / "out", "--guidance=lots"))
+    assert code == 2 and "--guidance: expected a number, got 'lots'" in line
 
 
 def test_bad_sweep_lists(tiny_model_dir, image_file, tmp_path, capsys):

@@ -71,12 +71,28 @@ def test_controlled_source_branch_retraces_the_reconstruction(model64, nti64):
     assert (x_0[:1] - reconstruct_latents(model64, nti64)[-1]).abs().max() <= 1e-9
 
 
-def test_injection_keeps_the_target_closer_to_the_source(tiny_model, nti):
-    """Full cross- and self-attention injection keeps more of the source than a bare prompt change."""
-    swap = WordSwap(tiny_model.tokenizer, SOURCE, "a blue circle", N, cross_replace_steps=1.0, self_replace_steps=1.0)
-    source, controlled = edit(tiny_model, nti, "a blue circle", controller=swap, progress=False)
-    _, plain = edit(tiny_model, nti, "a blue circle", progress=False)
-    assert psnr(controlled, source) > psnr(plain, source)
+def test_word_swap_injects_the_source_maps_into_the_target_branch(model64, nti64):
+    """Prompt-to-Prompt's word swap (Hertz et al. 2023, sec. 3.2), layer by layer in the UNet: inside the
+    cross-attention window (the first int(0.5 N) steps) the target's conditional maps are the source's (same
+    token positions: the mapper is the identity); after it, the target's own; the other rows never change."""
+    seen = []
+
+    class Recording(WordSwap):
+        def __call__(self, probs, *, is_cross, name, heads):
+            before = probs.view(4, heads, *probs.shape[1:]).clone()  # [null src, null tgt, cond src, cond tgt]
+            after = super().__call__(probs, is_cross=is_cross, name=name, heads=heads)
+            if is_cross:
+                seen.append((self.step, before, after.view(4, heads, *probs.shape[1:]).clone()))
+            return after
+
+    swap = Recording(model64.tokenizer, SOURCE, "a blue circle", N, cross_replace_steps=0.5, self_replace_steps=0.0)
+    edit_latents(model64, nti64, "a blue circle", controller=swap)
+    assert sorted({step for step, _, _ in seen}) == list(range(N))
+    for step, before, after in seen:
+        assert torch.equal(after[:3], before[:3])
+        expected = before[2] if step < int(0.5 * N) else before[3]  # injected inside the window, own maps after
+        assert torch.equal(after[3], expected), step
+        assert not torch.equal(before[2], before[3])  # the two prompts' maps differ, so the check can tell
 
 
 def test_local_blend_keeps_the_source_outside_the_mask(tiny_model, nti):

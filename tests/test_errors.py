@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from nti_edu.ddim import ddim_sigma, ddim_step
+from nti_edu.ddim import check_eta, ddim_step
 from nti_edu.guidance import check_guidance
 from nti_edu.inversion import ddim_invert, invert
 from nti_edu.models import ModelNotFoundError, load_model
@@ -54,8 +54,9 @@ def test_eta_needs_noise_and_must_be_nonnegative():
     x = torch.zeros(1, 4, 2, 2)
     with pytest.raises(ValueError, match="needs `noise`"):
         ddim_step(x, x, torch.tensor(0.5), torch.tensor(0.9), eta=1.0)
-    with pytest.raises(ValueError, match="eta must be >= 0"):
-        ddim_sigma(0.5, 0.9, -1.0)
+    for eta in (-1.0, float("nan"), float("inf"), True):
+        with pytest.raises(ValueError, match="eta must be a finite number >= 0"):
+            check_eta(eta)
 
 
 def test_prompt_errors(tiny_model):

@@ -2,7 +2,9 @@
 
 The checks here are the cheap ones that need no model (so ``--help`` and bad flags answer at once,
 without importing torch); the model-dependent ones (the schedule's step limit, the tokenizer's
-vocabulary and length) run right after the model is loaded, before any long work.
+vocabulary and length) run right after the model is loaded, before any long work. Where the library
+has the rule (``nti-edu invert``'s settings: ``NullTextConfig``, the inversions' own checks), the
+argument is only parsed here, and checked once, by the library.
 """
 from __future__ import annotations
 
@@ -20,6 +22,22 @@ class OneLineParser(argparse.ArgumentParser):
         hint = f" (see `{self.prog} --help`)"
         sys.stderr.write(f"{PROG}: error: {one_line(message)}{hint}\n")
         raise SystemExit(USAGE)
+
+
+def whole_number(text: str) -> int:
+    """An integer, parsed only: the library checks its range (e.g. ``NullTextConfig``), once."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def number(text: str) -> float:
+    """A number, parsed only ("nan" and "inf" parse): the library checks its range, once."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
 def step_count(text: str) -> int:

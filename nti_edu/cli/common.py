@@ -64,18 +64,13 @@ def load(args):
     return load_model(model_source(args.model), device=pick_device(args.device))
 
 
-def check_steps(model, num_steps: int, method: str = "ddim") -> int:
-    """The step count checked by the library's own rules before any long work: the schedule's limit, and
-    ``NullTextConfig``'s for null-text inversion. A CliError that names --steps."""
-    from ..null_text import NullTextConfig
-
+def check_steps(model, num_steps: int) -> int:
+    """A step count checked against the model's schedule before any long work (``nti-edu sweep``'s lists);
+    a CliError that names --steps."""
     try:
-        model.schedule.check_steps(num_steps)
-        if method == "null-text":
-            NullTextConfig(num_steps=num_steps)
+        return model.schedule.check_steps(num_steps)
     except ValueError as err:
         raise CliError(f"--steps {num_steps}: {err}") from None
-    return num_steps
 
 
 def check_prompt(model, prompt: str) -> str:

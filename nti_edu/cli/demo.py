@@ -20,8 +20,9 @@ import time
 import numpy as np
 
 from . import args as a
-from .common import add_model_arguments, check_prompt, check_steps, load, note, progress_bars, quality
+from .common import add_model_arguments, check_prompt, load, note, progress_bars, quality
 from .outputs import StagedOutputs
+from .errors import CliError
 
 W_HIGH = 7.5  # Stable Diffusion's guidance weight, the one editing needs
 EDIT_TARGET_W = 1.5  # the edits' target-branch guidance (nti_edu.editing; chosen in benchmarks/null_text_report.md)
@@ -36,8 +37,8 @@ def add_parser(subparsers, parents) -> None:
                     "(demo.png), metrics.json and a table. Runs offline in under two minutes on a CPU.")
     p.add_argument("--out", default="nti_edu_demo", help="output folder (default nti_edu_demo/)")
     p.add_argument("--n", type=a.positive_count, default=3, help="number of images (default 3)")
-    p.add_argument("--steps", type=a.step_count, default=50, help="DDIM steps (default 50, at most 100)")
-    p.add_argument("--inner-steps", type=a.count, default=10,
+    p.add_argument("--steps", type=a.whole_number, default=50, help="DDIM steps (default 50, at most 100)")
+    p.add_argument("--inner-steps", type=a.whole_number, default=10,
                    help="null-text: Adam iterations per step at most (default 10, the paper's)")
     p.add_argument("--seed", type=a.count, default=0,
                    help="which held-out images: the scan starts at held-out seed number SEED (default 0)")
@@ -91,14 +92,13 @@ def world_images(model, n: int, start: int):
     return images.to(model.device), prompts, scenes
 
 
-def reconstructions(model, images, prompts, args):
+def reconstructions(model, images, prompts, config, args):
     """The three inversions, each reconstructed at its own w, and the w = 1 one also at 7.5:
     ({name: (n, 3, S, S)}, {name: seconds}, the null-text result, which the edits start from)."""
     from ..inversion import invert
-    from ..null_text import NullTextConfig, null_text_inversion
+    from ..null_text import null_text_inversion
     from ..reconstruction import reconstruct
 
-    config = NullTextConfig(num_steps=args.steps, w=W_HIGH, num_inner_steps=args.inner_steps)
     progress, recons, seconds = progress_bars(args), {}, {}
     runs = {"ddim_w1": lambda: invert(model, images, prompts, num_steps=args.steps, w=1.0, progress=progress),
             "ddim_w7.5": lambda: invert(model, images, prompts, num_steps=args.steps, w=W_HIGH, progress=progress),
@@ -172,14 +172,20 @@ def figure_rows(images, recons, edited, rows) -> list[list[tuple]]:
 def run(args) -> dict:
     from .. import viz
 
+    from ..null_text import NullTextConfig
+
     wall = time.perf_counter()
+    try:  # the settings, checked once, before the model is loaded
+        config = NullTextConfig(num_steps=args.steps, w=W_HIGH, num_inner_steps=args.inner_steps)
+    except ValueError as err:
+        raise CliError(f"--steps {args.steps}, --inner-steps {args.inner_steps}: {err}") from None
     with StagedOutputs(args.out) as out:
         model = load(args)
-        check_steps(model, args.steps, "null-text")
+        model.schedule.check_steps(args.steps)  # the model's own limit
         images, prompts, scenes = world_images(model, args.n, args.seed)  # (n, 3, S, S)
         for prompt in prompts:
             check_prompt(model, prompt)
-        recons, seconds, result = reconstructions(model, images, prompts, args)
+        recons, seconds, result = reconstructions(model, images, prompts, config, args)
         edited, targets, labels, seconds["edits"] = edits(model, result, scenes, args)
         rows = table(images, prompts, recons, edited, targets, labels, judge(edited, targets))
         viz.save_image_grid(figure_rows(images, recons, edited, rows), out.path("demo.png"),

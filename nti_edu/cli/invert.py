@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from . import args as a
-from .common import IMAGE_RULES, MIN_SIDE_TEXT, add_model_arguments, check_prompt, check_steps, fit_to_model, \
+from .common import IMAGE_RULES, MIN_SIDE_TEXT, add_model_arguments, check_prompt, fit_to_model, \
     load, open_rgb, progress_bars, quality, save_png
 from .errors import CliError
 from .outputs import StagedOutputs
@@ -30,10 +30,11 @@ def add_parser(subparsers, parents) -> None:
     p.add_argument("--method", choices=METHODS, default="null-text",
                    help="null-text (Mokady et al. 2023, default), ddim (plain DDIM inversion at --guidance), "
                         "negative-prompt (Miyake et al. 2023) or direct (Ju et al. 2024)")
-    p.add_argument("--steps", type=a.step_count, default=50, help="DDIM steps (default 50; null-text: at most 100)")
-    p.add_argument("--guidance", type=a.guidance, default=7.5,
+    p.add_argument("--steps", type=a.whole_number, default=50,
+                   help="DDIM steps (default 50; null-text: at most 100)")
+    p.add_argument("--guidance", type=a.number, default=7.5,
                    help="guidance weight w to reconstruct and edit at (default 7.5); ddim also inverts at it")
-    p.add_argument("--inner-steps", type=a.count, default=10,
+    p.add_argument("--inner-steps", type=a.whole_number, default=10,
                    help="null-text: Adam iterations per step at most (default 10, the paper's)")
     p.add_argument("--fast", action="store_true",
                    help="null-text: the same algorithm on nti_edu.fast's fast path (no host sync per inner "
@@ -43,15 +44,25 @@ def add_parser(subparsers, parents) -> None:
     p.set_defaults(run=run)
 
 
-def run_method(model, image, args):
-    """The InversionResult of ``args.method`` for a (1, 3, S, S) image."""
+def null_text_config(args):
+    """The settings of null-text inversion, made (and so checked) once, before the model is loaded."""
+    from ..null_text import NullTextConfig
+
+    try:
+        return NullTextConfig(num_steps=args.steps, w=args.guidance, num_inner_steps=args.inner_steps)
+    except ValueError as err:
+        raise CliError(f"--steps {args.steps}, --guidance {args.guidance:g}, --inner-steps {args.inner_steps}: "
+                       f"{err} (see `nti-edu invert --help`)") from None
+
+
+def run_method(model, image, config, args):
+    """The InversionResult of ``args.method`` for a (1, 3, S, S) image; ``config`` for null-text."""
     progress = progress_bars(args)
-    kwargs = {"num_steps": args.steps, "w": args.guidance, "progress": progress}
+    kwargs = {"num_steps": args.steps, "w": args.guidance, "progress": progress}  # checked by the method
     if args.method == "null-text":
         from ..fast import fast_null_text_inversion
-        from ..null_text import NullTextConfig, null_text_inversion
+        from ..null_text import null_text_inversion
 
-        config = NullTextConfig(num_steps=args.steps, w=args.guidance, num_inner_steps=args.inner_steps)
         method = fast_null_text_inversion if args.fast else null_text_inversion
         return method(model, image, args.prompt, config, progress=progress)
     if args.method == "ddim":
@@ -70,14 +81,14 @@ def run(args) -> dict:
 
     if args.fast and args.method != "null-text":
         raise CliError(f"--fast is for --method null-text; --method {args.method} has no inner loop to speed up")
-    img = open_rgb(args.image)  # 1. the cheap checks first: the file, the folder
+    config = null_text_config(args) if args.method == "null-text" else None  # 1. the cheap checks first
+    img = open_rgb(args.image)  # the file, the folder
     with StagedOutputs(args.out) as out:
         model = load(args)  # 2. then the model, and the checks that need it
-        check_steps(model, args.steps, args.method)
         check_prompt(model, args.prompt)
         image = fit_to_model(img, model.image_size, args.image).to(model.device)  # (1, 3, S, S)
         start = time.perf_counter()
-        result = run_method(model, image, args)  # 3. the work
+        result = run_method(model, image, config, args)  # 3. the work (the methods check steps and w once)
         recon = reconstruct(model, result, progress=progress_bars(args))  # (1, 3, S, S)
         metrics = {"method": args.method, "fast": args.fast, "prompt": args.prompt, "num_steps": args.steps,
                    "w": args.guidance, "model": model.name, "device": str(model.device), **quality(recon, image),

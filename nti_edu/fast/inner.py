@@ -15,6 +15,7 @@ import torch
 
 from ..ddim import ddim_step
 from ..guidance import guided_eps
+from ..null_text import at_least_float32
 from .adam import AdamState, masked_adam_step
 
 
@@ -80,7 +81,7 @@ def inner_iteration(state: StepState, eps_null_fn, w: float, loss_scale: float =
     emb = state.emb_null.detach().requires_grad_(True)  # (B, L, D) leaf
     eps_pred = guided_eps(eps_null_fn(emb), state.eps_cond, w)  # (B, C, h, w)
     x_prev = ddim_step(state.x_t.to(eps_pred.dtype), eps_pred, state.alpha_bar_t, state.alpha_bar_prev)
-    loss = (x_prev.float() - state.pivot_prev.float()).pow(2).flatten(1).mean(1)  # (B,), as null_text.py
+    loss = (at_least_float32(x_prev) - at_least_float32(state.pivot_prev)).pow(2).flatten(1).mean(1)  # (B,)
     # 2. each image's gradient (the sum keeps the images independent); scaled for float16
     (grad,) = torch.autograd.grad(loss.sum() * loss_scale if loss_scale != 1 else loss.sum(), emb)
     grad = grad / loss_scale if loss_scale != 1 else grad  # (B, L, D)

@@ -14,15 +14,15 @@ What changes (see ``benchmarks/README.md`` for the measurements):
 """
 from __future__ import annotations
 
+import time
 from dataclasses import fields
-from functools import partial
 
 import torch
 from tqdm.auto import tqdm
 
 from ..ddim import ddim_step
 from ..guidance import guided_eps
-from ..null_text import NullTextConfig, check_finite, make_config, null_text_inversion
+from ..null_text import NullTextConfig, check_finite, check_pivots, make_config, null_text_result, pivots
 from ..result import InversionResult
 from .inner import StepState, StopFlag
 from .runners import make_runner
@@ -87,9 +87,10 @@ def fast_optimize_nulls(model, latents, emb_cond, config: NullTextConfig | None 
     """
     settings = {k: options.pop(k) for k in list(options) if k in CONFIG_FIELDS}  # the rest are the fast options
     config = make_config(config, settings)
+    check_pivots(latents, config)
     runner = runner or make_runner(model, resolve(model, **options))
     runner.prepare()
-    steps, x_t = model.schedule.steps(len(latents) - 1), latents[0]
+    steps, x_t = model.schedule.steps(config.num_steps), latents[0]
     state = StepState.allocate(x_t, model.null_embedding(emb_cond.shape[0]), runner.settings.work_dtype)
     log, stop, nulls = StepLog(len(steps), config.num_inner_steps, state), StopFlag(x_t.device), []
     for step in tqdm(steps, desc="null-text inversion (fast)", disable=not progress):
@@ -136,26 +137,16 @@ def fast_null_text_inversion(model, images: torch.Tensor, prompts, config: NullT
     ``torch.jit.trace`` of the UNet's call (eager path, no autocast; None: on a CPU, when the UNet has no
     Python hooks or custom attention processors, which a trace would call only once; see ``tracing``).
     """
-    config = make_config(config, settings)
+    config = make_config(config, settings)  # the settings, checked once
+    model.schedule.check_steps(config.num_steps)
     fast = resolve(model, precision, cuda_graph, cache, channels_last, compile, trace)
-    runner = make_runner(model, fast)
-    optimize = partial(fast_optimize_nulls, runner=runner)  # the pivots go through the same runner
-    result = null_text_inversion(FastPredictions(model, runner), images, prompts, config, progress=progress,
-                                 callback=callback, optimize=optimize)
+    start = time.perf_counter()
+    pivotal = pivots(model, images, prompts, num_steps=config.num_steps, progress=progress)  # 1. (sec. 3.1)
+    pivot_seconds = time.perf_counter() - start
+    nulls, losses = fast_optimize_nulls(model, pivotal.latents, pivotal.emb_cond, config, progress=progress,
+                                        callback=callback, runner=make_runner(model, fast))  # 2. (sec. 3.2)
+    result = null_text_result(pivotal, config, nulls, losses, start, pivot_seconds)
     result.settings["fast"] = {"precision": str(fast.compute_dtype).removeprefix("torch."),
                                "cuda_graph": fast.cuda_graph, "cache": fast.cache,
                                "channels_last": fast.channels_last, "compile": fast.compile, "trace": fast.trace}
     return result
-
-
-class FastPredictions:
-    """The model, with ``predict_eps`` answered by a fast runner (for the pivots' DDIM inversion)."""
-
-    def __init__(self, model, runner):
-        self.model, self.runner = model, runner
-
-    def __getattr__(self, name):
-        return getattr(self.model, name)
-
-    def predict_eps(self, x_t, t: int, emb) -> torch.Tensor:
-        return self.runner.predict(x_t, t, emb)  # (B, C, h, w)
