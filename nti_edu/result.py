@@ -12,7 +12,8 @@ class InversionResult:
 
     Reconstruction samples from ``x_T`` with ``emb_cond`` at guidance ``w``, using ``emb_null[i]`` at
     sampling step i (noisiest first) and, when ``corrections`` is set, adding ``corrections[i]`` after
-    that step (``nti_edu.reconstruction.reconstruct`` handles both).
+    that step (``nti_edu.reconstruction.reconstruct`` handles both). With ``emb_conds`` set, step i uses
+    ``emb_conds[i]`` as its prompt embedding.
     """
 
     method: str  # "ddim", "null-text", "negative-prompt", ...
@@ -28,6 +29,9 @@ class InversionResult:
     # direct inversion (Ju et al. 2024): one (B, C, h, w) per sampling step, added to the latent after
     # that step; None for every other method
     corrections: list[torch.Tensor] | None = None
+    # textual inversion (nti_edu.ablations; the paper's sec. 4): one tuned (B, L, D) prompt embedding C_t per
+    # sampling step, used in emb_cond's place; emb_cond stays the prompt's own. None for every other method
+    emb_conds: list[torch.Tensor] | None = None
 
     @property
     def x_T(self) -> torch.Tensor:

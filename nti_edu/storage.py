@@ -41,6 +41,8 @@ def _tensors(result: InversionResult) -> dict[str, torch.Tensor]:
                "emb_null": torch.stack(nulls)}  # (N, B, L, D), or (1, B, L, D) when shared
     if result.corrections is not None:
         tensors["corrections"] = torch.stack(result.corrections)  # (N, B, C, h, w)
+    if result.emb_conds is not None:
+        tensors["emb_conds"] = torch.stack(result.emb_conds)  # (N, B, L, D): textual inversion's C_t
     return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
 
 
@@ -157,6 +159,7 @@ def check_shapes(path: Path, tensors: dict, settings: dict) -> None:
     """A DamagedFileError unless the tensors are those of ``settings``: N + 1 latents, N (or 1) null embeddings."""
     N, B = settings["num_steps"], len(settings["prompts"])
     expected = {"latents": N + 1, "emb_cond": B, "emb_null": 1 if settings["emb_null_shared"] else N}
+    expected |= {"emb_conds": N} if "emb_conds" in tensors else {}  # textual inversion's C_t, one per step
     for name, first in expected.items():
         if name not in tensors or tensors[name].ndim < 3 or tensors[name].shape[0] != first:
             got = tuple(tensors[name].shape) if name in tensors else "nothing"
@@ -169,7 +172,8 @@ def _result(settings: dict, tensors: dict) -> InversionResult:
     nulls = list(tensors["emb_null"].unbind(0))
     emb_null = nulls * N if settings["emb_null_shared"] else nulls
     corrections = list(tensors["corrections"].unbind(0)) if "corrections" in tensors else None
+    emb_conds = list(tensors["emb_conds"].unbind(0)) if "emb_conds" in tensors else None
     return InversionResult(method=settings["method"], prompts=settings["prompts"], num_steps=N, w=settings["w"],
                            latents=list(tensors["latents"].unbind(0))[::-1], emb_cond=tensors["emb_cond"],
                            emb_null=emb_null, losses=settings["losses"], seconds=settings["seconds"],
-                           settings=settings["settings"], corrections=corrections)
+                           settings=settings["settings"], corrections=corrections, emb_conds=emb_conds)
