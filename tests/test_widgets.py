@@ -1,7 +1,6 @@
 """The dashboards' callbacks are plain functions: call them directly, then drive the widgets as a user would."""
 import base64
 import io
-import time
 
 import matplotlib
 
@@ -70,12 +69,9 @@ def test_sweep_dashboard_redraws_when_a_slider_moves():
     sweep = synthetic_sweep()
     box = widgets.sweep_dashboard(sweep)
     first = shown_png(box.output)
-    start = time.perf_counter()
     box.controls["steps"].value = 10
-    seconds = time.perf_counter() - start
     moved = shown_png(box.output)
     assert first.shape == moved.shape and not np.array_equal(first, moved)
-    assert seconds < 2.0, f"a slider move took {seconds:.2f} s to redraw"
     # the image drawn is the one sweep_figure draws for the new value
     assert np.array_equal(moved, shown_png_of(widgets.sweep_figure(sweep, 10, 1.0, 1.0, 0)))
     box.controls["image"].value = 1
