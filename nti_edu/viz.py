@@ -126,6 +126,36 @@ def plot_drift(drifts: dict, ax=None, highlight=None):
     return ax
 
 
+def sweep_figure(sweep, steps: int, w_invert: float, w_sample: float, image: int = 0):
+    """Input, reconstruction and drift curves of one point of a ``nti_edu.sweeps.Sweep``; the other step
+    counts' curves (same weights) faint. The sweep dashboard's figure."""
+    point = sweep.get(steps, w_invert, w_sample)
+    fig, axes = plt.subplots(1, 3, figsize=(9, 2.8), gridspec_kw={"width_ratios": [1, 1, 2.2]})
+    show_image(axes[0], sweep.images[image], "input")
+    show_image(axes[1], point.recon[image], f"{steps} steps: {point.psnr[image].item():.1f} dB")
+    drifts = {s: p.drift[:, image:image + 1] for (s, wi, ws), p in sorted(sweep.points.items())
+              if (wi, ws) == (float(w_invert), float(w_sample))}
+    plot_drift(drifts, axes[2], highlight=steps)
+    axes[2].set_title(f"inverted at w = {w_invert:g}, sampled at w = {w_sample:g}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def null_text_panels(image, plain, tuned, result):
+    """Input (1, 3, H, W), plain DDIM inversion re-sampled at the result's w, the null-text reconstruction
+    (each (1, 3, H, W)) with their PSNR, and the result's loss curves. The null-text dashboard's figure."""
+    from .metrics import psnr
+
+    fig, axes = plt.subplots(1, 4, figsize=(11, 2.8), gridspec_kw={"width_ratios": [1, 1, 1, 2.4]})
+    show_image(axes[0], image[0], "input")
+    show_image(axes[1], plain[0], f"DDIM inv., w={result.w:g}: {psnr(plain, image).item():.1f} dB")
+    show_image(axes[2], tuned[0], f"null-text: {psnr(tuned, image).item():.1f} dB")
+    plot_losses(result.losses, axes[3])
+    axes[3].set_title(f"{result.seconds:.1f} s", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def plot_curve(values: dict, ax=None, xlabel: str = "", ylabel: str = "", log_x: bool = False, label=None):
     """A line through {x: y} points in x order, with dots."""
     ax = ax or plt.subplots(figsize=(4, 3))[1]
@@ -288,5 +318,22 @@ def save_heatmaps(steps: list[int], weights: list[float], panels: list[tuple[np.
         fig.colorbar(im, ax=ax, shrink=0.8)
     if title:
         fig.suptitle(title, fontsize=9)
+    fig.savefig(path, format="png")
+    return path
+
+
+def save_curves(curves: dict, path: Path, *, xlabel: str = "", ylabel: str = "", hline=None) -> Path:
+    """Lines through {label: {x: y}} with dots, and a dashed reference line ``hline`` = (y, label). Saved as PNG."""
+    fig = file_figure(4.6, 3.2)
+    ax = fig.subplots()
+    for (label, values), marker in zip(curves.items(), "osD^v"):
+        xs = sorted(values)
+        ax.plot(xs, [values[x] for x in xs], marker=marker, label=label)
+    if hline is not None:
+        ax.axhline(hline[0], color="grey", ls="--", lw=1, label=hline[1])
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
     fig.savefig(path, format="png")
     return path

@@ -15,25 +15,13 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 
 from . import viz
-from .inversion import invert, resample
-from .metrics import psnr
 from .null_text import null_text_inversion
 from .reconstruction import reconstruct
+from .sampling import sample
 
 
 # -- callbacks: plain functions -------------------------------------------------------------------
-def sweep_figure(sweep, steps: int, w_invert: float, w_sample: float, image: int = 0):
-    """Input, reconstruction and drift curves of one swept point; the other step counts' curves faint."""
-    point = sweep.get(steps, w_invert, w_sample)
-    fig, axes = plt.subplots(1, 3, figsize=(9, 2.8), gridspec_kw={"width_ratios": [1, 1, 2.2]})
-    viz.show_image(axes[0], sweep.images[image], "input")
-    viz.show_image(axes[1], point.recon[image], f"{steps} steps: {point.psnr[image].item():.1f} dB")
-    drifts = {s: p.drift[:, image:image + 1] for (s, wi, ws), p in sorted(sweep.points.items())
-              if (wi, ws) == (float(w_invert), float(w_sample))}
-    viz.plot_drift(drifts, axes[2], highlight=steps)
-    axes[2].set_title(f"inverted at w = {w_invert:g}, sampled at w = {w_sample:g}", fontsize=9)
-    fig.tight_layout()
-    return fig
+sweep_figure = viz.sweep_figure  # the sweep dashboard draws a computed sweep's point, nothing more
 
 
 def image_choices(prompts: Sequence[str]) -> list[tuple[str, int]]:
@@ -62,18 +50,11 @@ def run_null_text(model, image, prompt: str, *, num_steps: int, w: float = 7.5, 
 
 
 def null_text_figure(model, image, result):
-    """Input, plain DDIM inversion re-sampled at the result's w, null-text reconstruction, loss curves."""
-    ddim = invert(model, image, result.prompts, num_steps=result.num_steps, w=1.0)
-    plain = model.latent_to_image(resample(model, ddim, w=result.w)[-1])  # (1, 3, H, W)
-    tuned = reconstruct(model, result)  # (1, 3, H, W)
-    fig, axes = plt.subplots(1, 4, figsize=(11, 2.8), gridspec_kw={"width_ratios": [1, 1, 1, 2.4]})
-    viz.show_image(axes[0], image[0], "input")
-    viz.show_image(axes[1], plain[0], f"DDIM inv., w={result.w:g}: {psnr(plain, image).item():.1f} dB")
-    viz.show_image(axes[2], tuned[0], f"null-text: {psnr(tuned, image).item():.1f} dB")
-    viz.plot_losses(result.losses, axes[3])
-    axes[3].set_title(f"{result.seconds:.1f} s", fontsize=9)
-    fig.tight_layout()
-    return fig
+    """Input, plain DDIM inversion re-sampled at the result's w, null-text reconstruction, loss curves. The plain
+    one samples from the result's own pivot x*_T (DDIM inversion at w = 1) with the "" embedding."""
+    plain = model.latent_to_image(sample(model, result.x_T, result.emb_cond, num_steps=result.num_steps,
+                                         w=result.w))  # (1, 3, H, W)
+    return viz.null_text_panels(image, plain, reconstruct(model, result), result)
 
 
 def figure_png(fig, dpi: int = 80) -> bytes:

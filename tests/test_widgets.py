@@ -119,3 +119,14 @@ def test_null_text_dashboard_button_runs_and_draws(tiny_model):
 
 def test_image_choices_label_each_image():
     assert widgets.image_choices(["a cat", "a dog"]) == [("0: a cat", 0), ("1: a dog", 1)]
+
+
+def test_null_text_figure_samples_plain_ddim_from_the_results_own_pivot(tiny_model):
+    """The dashboard's plain DDIM reconstruction starts from the null-text result's x*_T, which is DDIM
+    inversion at w = 1 (so the figure need not invert again)."""
+    from nti_edu.inversion import invert
+    from nti_edu.null_text import null_text_inversion
+
+    image = torch.rand(1, 3, tiny_model.image_size, tiny_model.image_size, generator=torch.Generator().manual_seed(0))
+    result = null_text_inversion(tiny_model, image, "a red circle", num_steps=3, num_inner_steps=1, progress=False)
+    assert torch.equal(invert(tiny_model, image, "a red circle", num_steps=3, w=1.0).x_T, result.x_T)
