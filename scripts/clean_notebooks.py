@@ -7,8 +7,10 @@
 Cleaning keeps the outputs of the cells marked ``# NBVAL_CHECK_OUTPUT`` (nbval compares against them;
 their execution count becomes the cell's index), drops every other output and execution count, keeps
 only the ``tags`` and ``nbgrader`` cell metadata and the kernelspec of the notebook metadata, and
-numbers cell ids. The GitHub repository the badges and the install cell point to is the one constant
-``REPO``.
+numbers cell ids. The GitHub repository the badges, install cells and links point to is read from
+pyproject.toml's ``[project.urls] Repository`` (its one source); the same run stamps it into the README, the
+course assignments (source and release, whose nbgrader checksums it updates) and the instructor's guide. A fork
+changes that line of pyproject.toml and runs this script.
 """
 from __future__ import annotations
 
@@ -20,17 +22,69 @@ from pathlib import Path
 
 import nbformat
 
-REPO = "nti-edu/nti_edu"  # GitHub owner/name: the only place it is written
-BRANCH = "main"
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 README = ROOT / "README.md"
+ASSIGNMENTS = ROOT / "assignments"
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 COLAB_MARK = "# Colab setup"
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 README_START, README_END = "<!-- colab-badges:start -->", "<!-- colab-badges:end -->"
 KEEP_CELL_METADATA = ("tags", "nbgrader")
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+def repository(pyproject: Path = ROOT / "pyproject.toml") -> str:
+    """owner/name of the GitHub repository written in pyproject.toml's [project.urls] Repository."""
+    url = tomllib.loads(pyproject.read_text())["project"]["urls"]["Repository"]
+    match = re.fullmatch(r"https://github\.com/([\w-]+/[\w.-]+?)/?", url)
+    if match is None:
+        raise ValueError(f"[project.urls] Repository must be https://github.com/OWNER/NAME, got {url!r}")
+    return match.group(1)
+
+
+REPO = repository()  # GitHub owner/name
+BRANCH = "main"
+# the links that name this repository (group 1: owner/name); links to other repositories are left alone
+_NAME = r"([\w-]+/[\w.-]+?)"
+REPO_LINKS = [re.compile(pattern.format(name=_NAME)) for pattern in (
+    r"colab\.research\.google\.com/github/{name}/blob/",
+    r"git\+https://github\.com/{name}(?=[@\"\\\s]|$)",
+    r"git clone https://github\.com/{name}(?=[\s.]|$)",
+    r"https://github\.com/{name}/blob/\w+/(?:notebooks|assignments)/")]
+
+
+def linked_repos(text: str) -> set[str]:
+    """Every owner/name that ``text`` links to as this package's repository."""
+    return {m.group(1) for pattern in REPO_LINKS for m in pattern.finditer(text)}
+
+
+def stamp_repo(text: str, repo: str = REPO) -> str:
+    """``text`` with every link to this package's repository pointing to ``repo``."""
+    def swap(m):
+        return m.group(0)[:m.start(1) - m.start(0)] + repo + m.group(0)[m.end(1) - m.start(0):]
+    for pattern in REPO_LINKS:
+        text = pattern.sub(swap, text)
+    return text
+
+
+def release_text(text: str, repo: str = REPO) -> str:
+    """A released assignment's text stamped with ``repo``, the nbgrader checksums of changed cells recomputed."""
+    stamped = stamp_repo(text, repo)
+    if stamped == text:
+        return text
+    from nbgrader.utils import compute_checksum
+
+    for old, cell in zip(nbformat.reads(text, as_version=4).cells, nbformat.reads(stamped, as_version=4).cells):
+        checksum = cell.metadata.get("nbgrader", {}).get("checksum")
+        if checksum and old.source != cell.source:
+            stamped = stamped.replace(f'"checksum": "{checksum}"', f'"checksum": "{compute_checksum(cell)}"')
+    return stamped
 
 
 def colab_url(path: str) -> str:
@@ -116,13 +170,22 @@ def readme_text(text: str, notebooks: list[Path]) -> str:
     return f"{head}{README_START}\n{table}\n{README_END}{rest.split(README_END, 1)[1]}"
 
 
-def targets(paths: list[Path]) -> dict[Path, str]:
-    """{file: its clean text} for the notebooks given (all of notebooks/ by default) and the README."""
-    notebooks = [p.resolve() for p in paths] or sorted(NOTEBOOKS.glob("*.ipynb"))
-    out = {p: notebook_text(p) for p in notebooks}
-    if README.is_file():
-        out[README] = readme_text(README.read_text(), sorted(NOTEBOOKS.glob("*.ipynb")))
+def assignment_texts() -> dict[Path, str]:
+    """{file: its text with this repository's links} for the course assignments and the instructor's guide."""
+    guide = ASSIGNMENTS / "README.md"
+    out = {guide: stamp_repo(guide.read_text())} if guide.is_file() else {}
+    out.update({p: stamp_repo(p.read_text()) for p in sorted(ASSIGNMENTS.glob("source/*/*.ipynb"))})
+    out.update({p: release_text(p.read_text()) for p in sorted(ASSIGNMENTS.glob("release/*/*.ipynb"))})
     return out
+
+
+def targets(paths: list[Path]) -> dict[Path, str]:
+    """{file: its clean text} for the notebooks given (all of notebooks/ by default), the README and assignments."""
+    notebooks = [p.resolve() for p in paths] or sorted(NOTEBOOKS.glob("*.ipynb"))
+    out = {p: stamp_repo(notebook_text(p)) for p in notebooks}
+    if README.is_file():
+        out[README] = stamp_repo(readme_text(README.read_text(), sorted(NOTEBOOKS.glob("*.ipynb"))))
+    return {**out, **assignment_texts()}
 
 
 def execute(path: Path, timeout: int = 900) -> float:
@@ -146,15 +209,14 @@ def main(argv=None) -> int:
     if args.execute:
         for path in [p.resolve() for p in args.paths] or sorted(NOTEBOOKS.glob("*.ipynb")):
             print(f"executed {path.name} in {execute(path):.0f} s", flush=True)
-    dirty = [p for p, text in targets(args.paths).items() if p.read_text() != text]
+    dirty = {p: text for p, text in targets(args.paths).items() if p.read_text() != text}
     if args.check:
         for p in dirty:
             print(f"not clean: {p.relative_to(ROOT)} (run python scripts/clean_notebooks.py)")
         return 1 if dirty else 0
-    for p, text in targets(args.paths).items():
-        if p in dirty:
-            p.write_text(text)
-            print(f"cleaned {p.relative_to(ROOT)}")
+    for p, text in dirty.items():
+        p.write_text(text)
+        print(f"cleaned {p.relative_to(ROOT)}")
     return 0
 
 
