@@ -337,3 +337,31 @@ def save_curves(curves: dict, path: Path, *, xlabel: str = "", ylabel: str = "",
     ax.grid(alpha=0.3)
     fig.savefig(path, format="png")
     return path
+
+
+# -- the paper's ablation (issue 36): Mokady et al. 2023, Fig. 4, and editability per variant -------------------
+
+def paper_ablation_figure(curves: dict, bounds: dict, edits: dict | None = None, sdedit: list | None = None):
+    """Reconstruction PSNR against inner iterations and against seconds for every variant (``curves``: name ->
+    rows with "iterations", "seconds", "psnr"), ``bounds`` (name -> dB) as horizontal lines; with ``edits``
+    (name -> {"success" %, "kept" dB}) and ``sdedit`` (rows with "strength", "success", "kept"), a third panel:
+    edit success against the PSNR of the region an edit must keep. Returns the figure."""
+    fig, axes = plt.subplots(1, 3 if edits else 2, figsize=(14 if edits else 10, 3.9))
+    for ax, x, label in ((axes[0], "iterations", "inner iterations (N x steps)"), (axes[1], "seconds", "seconds")):
+        for name, rows in curves.items():
+            ax.plot([r[x] for r in rows], [r["psnr"] for r in rows], marker="o", label=name)
+        for (name, value), style in zip(bounds.items(), (":", "--")):
+            ax.axhline(value, color="gray", linestyle=style, label=name)
+        ax.set_xlabel(label), ax.set_ylabel("reconstruction PSNR (dB)")
+    axes[0].legend(fontsize=7)
+    if edits:
+        ax = axes[2]
+        for name, e in edits.items():
+            ax.scatter(e["kept"], e["success"], label=name)
+        if sdedit:
+            ax.plot([r["kept"] for r in sdedit], [r["success"] for r in sdedit], "k.-", label="SDEdit (t0)")
+            for r in sdedit:
+                ax.annotate(f"{r['strength']:g}", (r["kept"], r["success"]), fontsize=7)
+        ax.set_xlabel("PSNR of the kept region (dB)"), ax.set_ylabel("edit success (%)"), ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
