@@ -9,26 +9,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import statistics
 import time
 from pathlib import Path
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from nti_edu.evaluator import load_evaluator  # noqa: E402
-from nti_edu.fast.tracing import Traces  # noqa: E402
-from nti_edu.inversion import invert, resample  # noqa: E402
-from nti_edu.metrics import psnr  # noqa: E402
-from nti_edu.models import load_model  # noqa: E402
-from nti_edu.models.loading import embedded_dir  # noqa: E402
-from nti_edu.sampling import generate  # noqa: E402
-from nti_edu.world import heldout_seeds, make_batch  # noqa: E402
+from nti_edu import viz
+from nti_edu.evaluator import load_evaluator
+from nti_edu.inversion import invert, resample
+from nti_edu.metrics import psnr
+from nti_edu.models import load_model
+from nti_edu.models.loading import embedded_dir
+from nti_edu.report.timing import cpu_timings
+from nti_edu.sampling import generate
+from nti_edu.world import heldout_seeds, make_batch
 
 HERE = Path(__file__).resolve().parent
 
@@ -45,33 +40,6 @@ def inversion_psnr(model, images, prompts, steps: int, w_invert: float, w_sample
     result = invert(model, images, prompts, num_steps=steps, w=w_invert)
     recon = model.latent_to_image(resample(model, result, w=w_sample)[-1])  # (N, 3, 64, 64)
     return psnr(recon, images).mean().item()
-
-
-def median_ms(fn, repeats: int, warmup: int = 3) -> float:
-    """Median wall-clock milliseconds of ``fn()`` over ``repeats`` calls after ``warmup`` calls."""
-    calls = []
-    for _ in range(warmup + repeats):
-        start = time.perf_counter()
-        fn()
-        calls.append(time.perf_counter() - start)
-    return 1000 * statistics.median(calls[warmup:])
-
-
-def cpu_timings(model, image, prompt, repeats: int = 30) -> dict:
-    """Median ms of one UNet call (cond + null batched), eager and traced (the fast path's ``trace=True``,
-    nti_edu.fast.tracing), and seconds of a 50-step inversion + reconstruction."""
-    x = torch.randn(2, *model.latent_shape)
-    emb = torch.cat([model.null_embedding(), model.encode_prompt(prompt)])  # (2, L, D)
-    t, traces = torch.tensor(500), Traces()
-    with torch.no_grad():
-        eager = median_ms(lambda: model.predict_eps(x, 500, emb), repeats)
-        traced = median_ms(lambda: traces.whole(model.unet, x, t, emb), repeats)
-        same = torch.allclose(traces.whole(model.unet, x, t, emb), model.predict_eps(x, 500, emb), atol=1e-5)
-    start = time.perf_counter()
-    result = invert(model, image, prompt, num_steps=50, w=1.0)
-    model.latent_to_image(resample(model, result)[-1])
-    return {"unet_ms": eager, "traced_ms": traced, "traced_same": same, "invert_50_s": time.perf_counter() - start,
-            "load": os.getloadavg()}
 
 
 def main(argv=None):
@@ -162,18 +130,8 @@ def verdict(ok: bool) -> str:
 
 
 def save_grid(grids: dict, prompts, path: Path) -> None:
-    fig, axes = plt.subplots(len(grids), len(prompts), figsize=(1.6 * len(prompts), 1.8 * len(grids)))
-    for r, (w, images) in enumerate(grids.items()):
-        for c, image in enumerate(images):
-            axes[r, c].imshow(image.permute(1, 2, 0).numpy())
-            axes[r, c].set_xticks([]), axes[r, c].set_yticks([])
-            if c == 0:
-                axes[r, c].set_ylabel(f"w = {w}")
-            if r == 0:
-                axes[r, c].set_title(prompts[c].replace(" on a ", "\non a "), fontsize=5)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    rows = [[(image, f"w = {w}: " + prompt) for image, prompt in zip(images, prompts)] for w, images in grids.items()]
+    viz.save_image_grid(rows, path)
 
 
 if __name__ == "__main__":

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gc
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -25,23 +23,16 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
-
-from nti_edu.ddim import ddim_step  # noqa: E402
-from nti_edu.fast import fast_optimize_nulls  # noqa: E402
-from nti_edu.fast.loop import FastPredictions  # noqa: E402
-from nti_edu.fast.runners import make_runner  # noqa: E402
-from nti_edu.fast.settings import resolve  # noqa: E402
-from nti_edu.guidance import guided_eps  # noqa: E402
-from nti_edu.inversion import ddim_invert  # noqa: E402
-from nti_edu.metrics import psnr  # noqa: E402
-from nti_edu.null_text import optimize_nulls, pivots  # noqa: E402
-from nti_edu.reconstruction import reconstruct_latents  # noqa: E402
-from nti_edu.result import InversionResult  # noqa: E402
-
-GIB = 2**30
+from nti_edu.fast import fast_optimize_nulls
+from nti_edu.inversion import ddim_invert
+from nti_edu.metrics import psnr
+from nti_edu.models import load_model
+from nti_edu.null_text import optimize_nulls, pivots
+from nti_edu.reconstruction import reconstruct_latents
+from nti_edu.report.official import official_loop
+from nti_edu.report.timing import Budget, Runs, loss_difference, timed
+from nti_edu.result import InversionResult
 
 
 def pivots_of(model, images, prompts, num_steps: int):
@@ -50,58 +41,12 @@ def pivots_of(model, images, prompts, num_steps: int):
     return pivotal.latents, pivotal.emb_cond
 
 
-# -- the reference: the official notebook's loop, as it runs ---------------------------------------
-def official_loop(model, latents, emb_cond, *, num_inner_steps=10, early_stop_eps=1e-5, w=7.5):
-    """``null_optimization`` of the official null_text_w_ptp.ipynb, as it runs there: float32, the UNet's
-    weights left trainable (a loaded pipeline leaves them so; their gradients pile up unused), one
-    ``loss.item()`` per inner iteration, a fresh Adam per step with lr 1e-2 * (1 - i / 100), the
-    conditional prediction once per step, and a batched (null, cond) call for the guided step. One image."""
-    unet, N = model.unet, len(latents) - 1
-    unet.requires_grad_(True)
-    try:
-        emb_null, x_t, nulls, histories = model.null_embedding(1), latents[0], [], []
-        for i, (t, t_prev) in enumerate(model.schedule.pairs(N)):
-            emb_null, x_t, history = official_step(model, i, t, t_prev, x_t, emb_null, emb_cond, latents[i + 1],
-                                                   num_inner_steps, early_stop_eps, w)
-            nulls.append(emb_null)
-            histories.append(history)
-        return nulls, histories
-    finally:
-        unet.requires_grad_(False)
-        unet.zero_grad(set_to_none=True)
-
-
-def official_step(model, i, t, t_prev, x_t, emb_null, emb_cond, pivot_prev, num_inner_steps, early_stop_eps, w):
-    unet, a_t, a_prev = model.unet, model.schedule.alpha_bar_at(t), model.schedule.alpha_bar_at(t_prev)
-    t_tensor = torch.tensor(t)  # scheduler.timesteps[i]: a CPU tensor
-    emb_null = emb_null.clone().detach().requires_grad_(True)
-    optimizer = torch.optim.Adam([emb_null], lr=1e-2 * (1.0 - i / 100.0))
-    with torch.no_grad():
-        eps_cond = unet(x_t, t_tensor, encoder_hidden_states=emb_cond).sample
-    history = []
-    for _ in range(num_inner_steps):
-        eps_null = unet(x_t, t_tensor, encoder_hidden_states=emb_null).sample
-        loss = F.mse_loss(ddim_step(x_t, guided_eps(eps_null, eps_cond, w), a_t, a_prev), pivot_prev)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        history.append(loss.item())  # the host waits for the device here, every iteration
-        if early_stop_eps is not None and history[-1] < early_stop_eps + i * 2e-5:
-            break
-    with torch.no_grad():
-        eps = unet(torch.cat([x_t, x_t]), t_tensor, encoder_hidden_states=torch.cat([emb_null, emb_cond])).sample
-        eps_null, eps_cond = eps.chunk(2)
-        x_t = ddim_step(x_t, guided_eps(eps_null, eps_cond, w), a_t, a_prev)
-    return emb_null[:1].detach(), x_t, history
-
-
 # -- models ---------------------------------------------------------------------------------------
 def sd15_shaped_model(device: str, folder: Path, unet: str = "full"):
     """Stable Diffusion 1.5's UNet with random weights, plus a tiny VAE and text encoder (width 768);
     ``unet="tiny"``: a test-sized UNet instead, for a CPU smoke run of the same code."""
     from diffusers import UNet2DConditionModel
 
-    from nti_edu.models import load_model
     from nti_edu.testing.random_init import SD15_UNET_CONFIG, TINY_UNET_CONFIG, save_random_sd
 
     config = SD15_UNET_CONFIG if unet == "full" else TINY_UNET_CONFIG
@@ -116,97 +61,10 @@ def sd15_shaped_model(device: str, folder: Path, unet: str = "full"):
 
 
 def embedded_model(device: str):
-    """The trained embedded model if it exists, else random weights of its architecture."""
-    from nti_edu.models import LatentDiffusion, load_model
-    from nti_edu.models.loading import EMBEDDED_DIR
-    from nti_edu.testing.random_init import SD_SCHEDULER_CONFIG
-    from nti_edu.schedule import NoiseSchedule
-    from nti_edu.train.config import TrainConfig
-    from nti_edu.train.diffusion import build_text_and_unet
-    from nti_edu.train.vae import build_vae
-    from nti_edu.world import build_tokenizer
-
-    if (EMBEDDED_DIR / "unet").is_dir():
-        return load_model("embedded", device=device), "the embedded model (trained weights)"
-    cfg, tokenizer = TrainConfig(), build_tokenizer()
-    vae, (text_encoder, unet) = build_vae(cfg), build_text_and_unet(cfg, tokenizer)
-    model = LatentDiffusion(unet, vae, text_encoder, tokenizer, NoiseSchedule.from_config(SD_SCHEDULER_CONFIG))
-    return model.to(device), "the embedded model's architecture, random weights (not trained yet)"
+    return load_model("embedded", device=device), "the embedded model (trained weights)"
 
 
-# -- measuring ------------------------------------------------------------------------------------
-def sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-def timed(fn, device: str):
-    """(fn's result, wall seconds, process CPU seconds, peak GiB allocated on CUDA or None)."""
-    gc.collect()  # the last run's runner, graphs and their memory go before this one is measured
-    sync(device)
-    if device == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-    wall, cpu = time.perf_counter(), time.process_time()
-    out = fn()
-    sync(device)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return out, wall, cpu, torch.cuda.max_memory_allocated() / GIB if device == "cuda" else None
-
-
-class Budget:
-    """A soft wall-clock budget (``--budget``): a run starts only if its estimate fits in what is left, so
-    that a device call of fixed length ends with its most important rows measured (and written). The shell's
-    ``timeout`` stays the hard limit. ``seconds=None``: no limit."""
-
-    def __init__(self, seconds: float | None = None, clock=time.perf_counter):
-        self.clock = clock
-        self.end = None if seconds is None else clock() + seconds
-
-    def left(self) -> float:
-        return float("inf") if self.end is None else self.end - self.clock()
-
-    def allows(self, estimate: float) -> bool:
-        return self.left() >= estimate
-
-
-class Runs:
-    """Timings per configuration (every repeat) and each configuration's first result, in the order the
-    configurations were first tried."""
-
-    def __init__(self, device: str, budget: Budget | None = None):
-        self.device, self.budget = device, budget or Budget()
-        self.times, self.results, self.notes = {}, {}, {}
-
-    def estimate(self, name: str) -> float:
-        """Seconds a run of ``name`` may take: its own last time, else the slowest run so far (0 at first)."""
-        if self.times.get(name):
-            return self.times[name][-1][0]
-        return max((row[0] for rows in self.times.values() for row in rows), default=0.0)
-
-    def run(self, name: str, fn, note: str = "") -> None:
-        if not self.budget.allows(self.estimate(name)):
-            if name not in self.times:
-                self.notes[name] = f"not run: time budget ({max(0.0, self.budget.left()):.0f} s left)"
-            print(f"{name}: skipped, {self.budget.left():.0f} s of the budget left", flush=True)
-            return
-        try:
-            out, wall, cpu, peak = timed(fn, self.device)
-        except Exception as err:  # a variant that fails on this device is reported, not fatal
-            self.notes[name] = f"failed: {type(err).__name__}: {str(err).splitlines()[0][:160]}"
-            print(f"{name}: {self.notes[name]}", flush=True)
-            return
-        if name not in self.times:
-            self.notes[name] = note
-        self.times.setdefault(name, []).append((wall, cpu, peak))
-        self.results.setdefault(name, out)
-        print(f"{name}: {wall:.2f} s wall, {cpu:.2f} s CPU" + (f", {peak:.2f} GiB" if peak else ""), flush=True)
-
-    def median(self, name: str, column: int = 0):
-        values = [row[column] for row in self.times.get(name, []) if row[column] is not None]
-        return statistics.median(values) if values else None
-
-
+# -- running the rows, phase by phase --------------------------------------------------------------
 class Phase(NamedTuple):
     """Rows that run with the UNet's weights in one dtype."""
 
@@ -267,18 +125,10 @@ class Bench:
         self.report.set(self.key, table + sum(self.extras.values(), []))
 
 
-def fast_run(model, latents, emb_cond, args, early_stop_eps=None, keep_runner=False, **options):
-    """A closure running the fast loop with a fresh runner (graphs and traces are recorded inside the
-    timing), or with one runner kept across calls (``keep_runner``: recordings made once, outside)."""
-    kept = []  # holds the runner only with keep_runner: its graphs' memory must not outlive a timed run
-
-    def run():
-        runner = kept[0] if kept else make_runner(model, resolve(model, **options))
-        if keep_runner:
-            kept[:] = [runner]
-        return fast_optimize_nulls(model, latents, emb_cond, num_inner_steps=args.inner, early_stop_eps=early_stop_eps,
-                                   progress=False, runner=runner)
-    return run
+def fast_run(model, latents, emb_cond, args, early_stop_eps=None, **options):
+    """A closure running the fast loop with ``options`` (a fresh runner: recordings happen inside the timing)."""
+    return lambda: fast_optimize_nulls(model, latents, emb_cond, num_inner_steps=args.inner,
+                                       early_stop_eps=early_stop_eps, progress=False, **options)
 
 
 def restoring_layout(model, fn):
@@ -288,17 +138,6 @@ def restoring_layout(model, fn):
             return fn()
         finally:
             model.unet.to(memory_format=torch.contiguous_format)
-    return run
-
-
-def end_to_end(model, x_0, emb_cond, args, **options):
-    """Pivots (DDIM inversion at w = 1) and the null-text loop through one fast runner, as
-    ``fast_null_text_inversion`` does after encoding the image and the prompt."""
-    def run():
-        runner = make_runner(model, resolve(model, **options))
-        latents = ddim_invert(FastPredictions(model, runner), x_0, emb_cond, num_steps=args.steps, w=1.0)
-        return fast_optimize_nulls(model, latents, emb_cond, num_inner_steps=args.inner, early_stop_eps=None,
-                                   progress=False, runner=runner)
     return run
 
 
@@ -317,32 +156,30 @@ def reference_rows(model, latents, emb_cond, args) -> list:
             (READABLE, lambda: optimize_nulls(model, latents, emb_cond, **kw), "fp32, frozen weights, one sync per iteration")]
 
 
-def cpu_rows(model, latents, emb_cond, args, keep_runner: bool = False) -> list:
+def cpu_rows(model, latents, emb_cond, args) -> list:
     """The fast path's CPU configurations (float32 weights)."""
-    fast = functools.partial(fast_run, model, latents, emb_cond, args, keep_runner=keep_runner)
+    fast = functools.partial(fast_run, model, latents, emb_cond, args)
     return [("fast, fp32, eager", fast(cache=False, trace=False), "no host sync"),
             ("fast, fp32, eager + cache", fast(trace=False), "prompt-free part once per step"),
             ("fast, fp32, cache + channels-last", restoring_layout(model, fast(channels_last=True, trace=False)), ""),
             (CPU_DEFAULT, fast(), "the CPU default: torch.jit.trace"),
             ("fast, fp32, cache + channels-last + trace", restoring_layout(model, fast(channels_last=True, trace=True)),
              ""),
-            ("fast, bf16 autocast, cache", fast(precision="bf16"), ""),
-            ("fast, fp32, cache + trace, end to end", end_to_end(model, latents[-1], emb_cond, args),
-             "pivots included (50 more UNet calls)")]
+            ("fast, bf16 autocast, cache", fast(precision="bf16"), "")]
 
 
-def cuda_fp32_rows(model, latents, emb_cond, args, keep_runner: bool = False) -> list:
+def cuda_fp32_rows(model, latents, emb_cond, args) -> list:
     """The fast path's CUDA configurations with float32 weights."""
-    fast = functools.partial(fast_run, model, latents, emb_cond, args, keep_runner=keep_runner)
+    fast = functools.partial(fast_run, model, latents, emb_cond, args)
     return [("fast, fp32, eager", fast(cuda_graph=False), "no host sync"),
             ("fast, fp32, CUDA graphs", fast(cuda_graph=True), ""),
             ("fast, fp32 weights + bf16 autocast, graphs", fast(cuda_graph=True, precision="bf16"), "")]
 
 
-def loop_rows(model, latents, emb_cond, args, device: str, keep_runner: bool = False) -> list:
+def loop_rows(model, latents, emb_cond, args, device: str) -> list:
     """Every float32-weight configuration for one image on ``device``."""
     fast_rows = cpu_rows if device == "cpu" else cuda_fp32_rows
-    return reference_rows(model, latents, emb_cond, args) + fast_rows(model, latents, emb_cond, args, keep_runner)
+    return reference_rows(model, latents, emb_cond, args) + fast_rows(model, latents, emb_cond, args)
 
 
 def bf16_rows(model, latents, emb_cond, args) -> list:
@@ -352,9 +189,7 @@ def bf16_rows(model, latents, emb_cond, args) -> list:
     rows = [(TARGET, fast(cuda_graph=True), "the default on CUDA"),
             ("fast, bf16 weights, eager", fast(cuda_graph=False), ""),
             ("fast, bf16, graphs + channels-last", restoring_layout(model, fast(cuda_graph=True, channels_last=True)),
-             ""),
-            ("fast, bf16, graphs, end to end", end_to_end(model, latents[-1], emb_cond, args, cuda_graph=True),
-             "pivots included (50 more UNet calls)")]
+             "")]
     if args.compile:
         rows.append(("fast, bf16, graphs + torch.compile", fast(cuda_graph=True, compile=True),
                      "compile time included"))
@@ -390,12 +225,6 @@ def world_images(n: int, device: str):
 
     images, prompts = make_batch(heldout_seeds(n))[:2]
     return images.to(device), prompts
-
-
-def loss_difference(reference, other) -> float | None:
-    """Largest relative difference between two runs' per-step loss curves (same iteration counts)."""
-    pairs = [(p, q) for u, v in zip(reference, other) for p, q in zip(u, v)]
-    return max(abs(p - q) / max(abs(p), 1e-30) for p, q in pairs) if pairs else None
 
 
 def reconstruction_db(model, latents, emb_cond, nulls, images=None) -> float:
@@ -536,10 +365,6 @@ def embedded_section(args, device: str, report: Report, budget: Budget) -> None:
     if budget.allows(2 * runs.estimate(READABLE)):
         bench.extras["early stop"] = early_stop_rows(model, latents, emb_cond, args, device)
         bench.show()
-    one_round = sum(runs.median(name) for name in runs.times) * 2 / args.steps  # every row, 2 steps
-    if device == "cpu" and args.rounds and budget.allows((args.rounds + 1) * one_round):
-        bench.extras["ablation"] = ablation_section(model, images, prompts, args, device)
-        bench.show()
     inputs = {b: pivots_of(model, images[:b], prompts[:b], args.batch_steps) for b in args.batches}
     first = runs.estimate(READABLE) * args.batch_steps / args.steps
     bench.extras["batches"] = batch_table(measure_batches(model, args, device, inputs, budget, first,
@@ -558,29 +383,6 @@ def cpu_target_lines(runs: Runs, args) -> list[str]:
         verdict = f"not judged: this run is {args.steps} x {args.inner} on {threads} thread(s)"
     return [f"Target: 50 x 10 for one image in at most {CPU_TARGET_S:.0f} s on the 2-core CPU, with the fast "
             f"path's CPU defaults ({CPU_DEFAULT}): {seconds:.2f} s, **{verdict}**.", ""]
-
-
-def ablation_section(model, images, prompts, args, device: str) -> list[str]:
-    """Each configuration's cost per inner iteration from short runs (2 steps x ``inner`` iterations),
-    interleaved over ``rounds`` rounds, with recordings (traces, graphs) made before: on a shared machine
-    whose load moves long runs by tens of percent, this is the robust comparison."""
-    latents, emb_cond = pivots_of(model, images[:1], prompts[:1], 2)
-    rows = [r for r in loop_rows(model, latents, emb_cond, args, device, keep_runner=True) if "end to end" not in r[0]]
-    runs = Runs(device)
-    for r in range(args.rounds + 1):  # the first round records and warms up; it is dropped below
-        run_rows(runs, rows, first=r == 0)
-    n = 2 * args.inner
-    lines = [f"## Per inner iteration, short interleaved runs ({args.rounds} rounds of 2 steps x {args.inner})", "",
-             "Medians over the rounds; the first round (recording, warm-up) is left out. Includes each step's "
-             "conditional prediction and guided step, spread over its iterations.", "",
-             "| configuration | ms (CPU time) | ms (wall) | speed-up vs reference (CPU time) | vs readable loop |",
-             "|---|---|---|---|---|"]
-    for name in runs.times:
-        runs.times[name] = runs.times[name][1:] or runs.times[name]
-        cpu, wall = runs.median(name, 1), runs.median(name)
-        lines.append(f"| {name} | {1000 * cpu / n:.1f} | {1000 * wall / n:.1f} | {runs.median(REFERENCE, 1) / cpu:.2f}x | "
-                     f"{runs.median(READABLE, 1) / cpu:.2f}x |")
-    return lines + [""]
 
 
 def defaults(device: str) -> dict:
@@ -645,7 +447,6 @@ def parse_args(argv=None):
     p.add_argument("--budget", type=float, default=None, help="soft wall-clock budget in seconds: a row or batch "
                    "starts only if its estimate fits what is left (the shell's timeout stays the hard limit)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
-    p.add_argument("--rounds", type=int, default=8, help="CPU: rounds of the short interleaved runs (0: none)")
     p.add_argument("--compile", action="store_true", help="also try torch.compile (CUDA; compile time counts)")
     p.add_argument("--skip-sd15", action="store_true", help="CUDA: leave out SD 1.5's UNet")
     p.add_argument("--skip-embedded", action="store_true", help="leave out the embedded model")
@@ -654,7 +455,7 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="5 steps x 2 iterations, batches 1,2: a smoke run")
     args = p.parse_args(argv)
     if args.quick:
-        args.steps, args.inner, args.repeats, args.batches, args.batch_steps, args.rounds = 5, 2, 1, "1,2", 5, 2
+        args.steps, args.inner, args.repeats, args.batches, args.batch_steps = 5, 2, 1, "1,2", 5
     args.batches = [int(b) for b in args.batches.split(",")]
     args.batch_steps = args.batch_steps or args.steps
     if args.budget is not None and args.budget <= 0:

@@ -6,7 +6,8 @@
 Mokady et al., "Null-text Inversion for Editing Real Images using Guided Diffusion Models", CVPR 2023:
 sec. 4 (reconstruction and the ablation of fig. 5) and sec. 4.1 (editing with Prompt-to-Prompt).
 Every measured image comes from held-out world seeds (never used in training); the Prompt-to-Prompt
-settings are chosen on training seeds first, then fixed.
+settings are chosen on training seeds first, then fixed. The measuring is nti_edu.report's; this script
+holds the settings tried and writes the report.
 """
 from __future__ import annotations
 
@@ -17,188 +18,28 @@ import platform
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-import matplotlib
+import torch
+from tqdm.auto import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
-
-from nti_edu.alternatives import direct_inversion, negative_prompt_inversion  # noqa: E402
-from nti_edu.editing import edit  # noqa: E402
-from nti_edu.evaluator import load_evaluator  # noqa: E402
-from nti_edu.fast import fast_null_text_inversion  # noqa: E402
-from nti_edu.inversion import invert  # noqa: E402
-from nti_edu.metrics import psnr  # noqa: E402
-from nti_edu.models import load_model  # noqa: E402
-from nti_edu.models.loading import embedded_dir  # noqa: E402
-from nti_edu.null_text import NullTextConfig, PerImageAdam, global_epoch, null_text_inversion, optimize_nulls, pivots  # noqa: E402
-from nti_edu.p2p import LocalBlend, Refine, WordSwap  # noqa: E402
-from nti_edu.paste_back import keep_mask, paste_back  # noqa: E402
-from nti_edu.reconstruction import reconstruct  # noqa: E402
-from nti_edu.sampling import sample  # noqa: E402
-from nti_edu.world import (EDIT_KINDS, REFINEMENT, heldout_seeds, make_batch, random_edit,  # noqa: E402
-                           render_edit, train_seeds)
+from nti_edu import viz
+from nti_edu.evaluator import load_evaluator
+from nti_edu.models import load_model
+from nti_edu.models.loading import embedded_dir
+from nti_edu.p2p import changed_words
+from nti_edu.report.ablation import ablation
+from nti_edu.report.edits import PASTE_SIDES, W, P2PSetting, choose_setting, measure_edits
+from nti_edu.report.methods import CEILING, NULL_TEXT_METHOD, reconstruction
+from nti_edu.report.scenes import percentile
+from nti_edu.world import EDIT_KINDS, heldout_seeds, make_batch
 
 HERE = Path(__file__).resolve().parent
-W = 7.5  # the guidance weight of the paper and of Stable Diffusion
-NULL_TEXT = {"num_inner_steps": 10, "early_stop_eps": 1e-5}  # the official defaults (tests use fewer iterations)
-EDIT_SEED_OFFSET = 100_000  # edits' held-out (and training) seeds start here, one block of 1000 per kind
+FAST_METHOD = "null-text inversion, fast path (nti_edu.fast)"
 
 
-# -- helpers -----------------------------------------------------------------------------------------------
-def to_tensor(image) -> torch.Tensor:
-    """A PIL image to (3, H, W) float32 in [0, 1]."""
-    return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
-
-
-def psnr_outside(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
-    """PSNR in dB of images (B, 3, H, W) over the pixels outside ``region`` (B, H, W) bool: (B,)."""
-    keep = (~region).float()[:, None]  # (B, 1, H, W)
-    mse = ((a.float() - b.float()).pow(2) * keep).flatten(1).sum(1) / (3 * keep.flatten(1).sum(1)).clamp_min(1)
-    return 10 * torch.log10(1.0 / mse.clamp_min(1e-12))  # (B,)
-
-
-def timed(fn, *args, **kwargs):
-    """(fn's result, wall seconds)."""
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - start
-
-
-def percentile(values: torch.Tensor, q: float) -> float:
-    return torch.quantile(values.float(), q).item()
-
-
-# -- 1. reconstruction -------------------------------------------------------------------------------------
-def vae_round_trip(model, images, prompts, steps):
-    return model.latent_to_image(model.image_to_latent(images)), {}
-
-
-def ddim_same_w(model, images, prompts, steps):
-    return reconstruct(model, invert(model, images, prompts, num_steps=steps, w=W)), {}
-
-
-def ddim_w1_sampled_at_w(model, images, prompts, steps):
-    return reconstruct(model, invert(model, images, prompts, num_steps=steps, w=1.0), w=W), {}
-
-
-def iterations_run(result) -> float:
-    """Mean inner iterations per step that some image of the batch still ran (early stop)."""
-    return sum(len(h) for h in result.losses) / len(result.losses)
-
-
-def null_text(model, images, prompts, steps, fn=null_text_inversion):
-    result = fn(model, images, prompts, num_steps=steps, w=W, progress=True, **NULL_TEXT)
-    return reconstruct(model, result), {"iterations per step": iterations_run(result)}
-
-
-def fast_null_text(model, images, prompts, steps):
-    return null_text(model, images, prompts, steps, fn=fast_null_text_inversion)
-
-
-def negative_prompt(model, images, prompts, steps):
-    return reconstruct(model, negative_prompt_inversion(model, images, prompts, num_steps=steps, w=W)), {}
-
-
-def direct(model, images, prompts, steps):
-    return reconstruct(model, direct_inversion(model, images, prompts, num_steps=steps, w=W)), {}
-
-
-METHODS = {  # name -> fn(model, images, prompts, steps) -> (reconstructions (B, 3, H, W), notes)
-    "VAE round trip (the ceiling)": vae_round_trip,
-    "DDIM inversion at w = 7.5, sampled at 7.5": ddim_same_w,
-    "DDIM inversion at w = 1, sampled at 7.5": ddim_w1_sampled_at_w,
-    "null-text inversion (nti_edu.null_text)": null_text,
-    "null-text inversion, fast path (nti_edu.fast)": fast_null_text,
-    "negative-prompt inversion": negative_prompt,
-    "direct inversion (PnP Inversion)": direct,
-}
-
-
-def reconstruction(model, images, prompts, steps: int) -> dict:
-    """Each method of METHODS on the whole batch: name -> {"psnr": (B,), "seconds", "images", notes}."""
-    rows = {}
-    for name, fn in tqdm(METHODS.items(), desc="reconstruction methods"):
-        (recon, notes), seconds = timed(fn, model, images, prompts, steps)
-        rows[name] = {"psnr": psnr(recon, images), "seconds": seconds, "images": recon, **notes}
-        tqdm.write(f"  {name}: {rows[name]['psnr'].mean():.2f} dB, {seconds:.1f} s")
-    return rows
-
-
-# -- 2. the ablation: inner iterations, per-step against global null embedding ---------------------------
-def decode_with_nulls(model, latents, emb_cond, nulls, steps: int) -> torch.Tensor:
-    """Sample from x*_T at w = 7.5 with per-step null embeddings (a list) or one shared (a tensor)."""
-    return model.latent_to_image(sample(model, latents[0], emb_cond, num_steps=steps, w=W, emb_null=nulls))
-
-
-def per_step_psnr(model, images, latents, emb_cond, steps: int, iterations) -> dict[int, torch.Tensor]:
-    """Null-text inversion (Algorithm 1) with k inner iterations and no early stop: k -> PSNR (B,)."""
-    out = {}
-    for k in tqdm(iterations, desc="ablation: per-step null-text"):
-        config = NullTextConfig(num_steps=steps, w=W, num_inner_steps=k, early_stop_eps=None)
-        nulls, _ = optimize_nulls(model, latents, emb_cond, config, progress=False)
-        out[k] = psnr(decode_with_nulls(model, latents, emb_cond, nulls, steps), images)
-    return out
-
-
-def global_nulls(model, latents, emb_cond, epochs, lr: float = 1e-2) -> dict[int, torch.Tensor]:
-    """The global null embedding (B, L, D) after each epoch count in ``epochs`` (0: the "" embedding).
-
-    One run of ``global_null_text_inversion``'s loop, read after epoch k: the same embedding that a
-    run of k epochs gives (same Adam, same constant learning rate), at the cost of the largest k.
-    """
-    adam = PerImageAdam(model.null_embedding(emb_cond.shape[0]), lr=lr)  # as the library's
-    losses = [[] for _ in range(len(latents) - 1)]
-    out = {0: adam.tuned()} if 0 in epochs else {}
-    for epoch in tqdm(range(1, max(epochs) + 1), desc="ablation: global null-text"):
-        global_epoch(model, latents, emb_cond, adam, losses, W)
-        if epoch in epochs:
-            out[epoch] = adam.tuned().clone()  # (B, L, D)
-    return out
-
-
-def ablation(model, images, prompts, steps: int, iterations) -> dict:
-    """{"per-step": {k: PSNR (B,)}, "global": {k: PSNR (B,)}}, both from the same pivots."""
-    pivotal = pivots(model, images, prompts, num_steps=steps)
-    latents, emb_cond = pivotal.latents, pivotal.emb_cond
-    shared = global_nulls(model, latents, emb_cond, iterations)
-    glob = {k: psnr(decode_with_nulls(model, latents, emb_cond, e, steps), images) for k, e in shared.items()}
-    return {"per-step": per_step_psnr(model, images, latents, emb_cond, steps, iterations), "global": glob}
-
-
-# -- 3. edits with Prompt-to-Prompt ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class P2PSetting:
-    cross_replace_steps: float  # fraction of the steps with the source's cross-attention injected
-    self_replace_steps: float  # fraction of the steps with the source's self-attention injected
-    blend_threshold: float | None  # local blend on the changed words; None: no local blend
-    target_w: float = W  # the target branch's guidance weight (nti_edu.editing); the paper: W
-    subtract_object: bool = False  # local blend less the object's region (LocalBlend's subtract_words)
-    target_null: str = "tuned"  # the target branch's null embedding (nti_edu.editing): the paper's tuned one, or ""'s
-    paste_back: str = ""  # the input's pixels put back (nti_edu.paste_back): over the object ("object"), all but
-    # the object ("outside"), all but what the target adds ("added"); "": none
-
-    def label(self) -> str:
-        blend = "no local blend" if self.blend_threshold is None else f"local blend {self.blend_threshold}"
-        blend += " less the object" if self.subtract_object else ""
-        return f"cross {self.cross_replace_steps}, self {self.self_replace_steps}, {blend}, target w {self.target_w}" \
-            + self.extras()
-
-    def extras(self) -> str:
-        """What the setting adds to the paper's editing: the target's null "", paste-back."""
-        return (", the target's null \"\"" if self.target_null == "empty" else "") + (
-            f", paste-back {PASTE_SIDES[self.paste_back]}" if self.paste_back else "")
-
-    def as_in_paper(self) -> "P2PSetting":
-        """The same attention control as the paper runs it: target w = W, tuned nulls, no paste-back."""
-        return replace(self, target_w=W, target_null="tuned", paste_back="")
-
-
+# -- the Prompt-to-Prompt settings tried on training scenes ------------------------------------------------
 SETTINGS = tuple(  # the Prompt-to-Prompt code's defaults (cross 0.8, self 0.4, threshold 0.3) and the paper's
     P2PSetting(0.8, 0.4, blend, target_w)  # w first, then neighbours
     for target_w in (W, 2.5, 1.5) for blend in (None, 0.3, 0.6)) + tuple(
@@ -207,10 +48,6 @@ SETTINGS = tuple(  # the Prompt-to-Prompt code's defaults (cross 0.8, self 0.4, 
 BLEND_ONLY = {"add sunglasses"}  # adding an object: a refinement with local blend on the added words
 SUBTRACT_OBJECT = {"background swap"}  # also tried: the blend on "background" less the object's region
 PASTE_BACK = {"background swap": "object", "colour swap": "outside", "add sunglasses": "added"}  # also tried:
-PASTE_SIDES = {"object": "of the object", "outside": "outside the object",  # the input's pixels pasted back
-               "added": "outside what is added"}  # (nti_edu.paste_back), where they are kept
-
-
 def paste_settings(side: str, blend: float | None = None) -> tuple[P2PSetting, ...]:
     """The paste-back settings tried: tuned or "" target nulls, the paper's target w and smaller ones."""
     return tuple(P2PSetting(0.8, 0.4, blend, target_w, target_null=null, paste_back=side)
@@ -226,183 +63,35 @@ def kind_settings(kind: str) -> list[P2PSetting]:
     return settings + list(paste_settings(PASTE_BACK[kind], blend) if kind in PASTE_BACK else ())
 
 
-def edit_cases(kind: str, seeds) -> dict:
-    """The edit ``kind`` of one random scene per seed: the edits, the source and target drawings
-    (B, 3, 64, 64) each, and the regions the edits may change (B, 64, 64) bool."""
-    edits, sources, targets, regions = [], [], [], []
-    for seed in seeds:
-        e = random_edit(kind, np.random.default_rng(seed))
-        source, target, region = render_edit(e, seed)
-        edits.append(e), sources.append(to_tensor(source)), targets.append(to_tensor(target))
-        regions.append(torch.from_numpy(region))
-    return {"edits": edits, "images": torch.stack(sources), "targets": torch.stack(targets),
-            "regions": torch.stack(regions)}
-
-
-def kind_seeds(kind: str, n: int, heldout: bool) -> range:
-    """n seeds for ``kind``: a block of its own, among the held-out seeds or the training seeds."""
-    start = EDIT_SEED_OFFSET + 1000 * list(EDIT_KINDS).index(kind)
-    return heldout_seeds(n, start) if heldout else train_seeds(n, start)
-
-
-def blend_words(e) -> tuple[tuple, tuple]:
-    """Local blend's words (in the source, in the target): the noun of what the edit changes, as the official
-    notebooks blend on "cat" for a cat's edits. Sunglasses are new: the source has none."""
-    if e.kind == "add sunglasses":
-        return (), ("sunglasses",)
-    if e.kind == "background swap":
-        return ("background",), ("background",)
-    return (e.source.shape,), (e.target.shape,)  # colour or shape swap: the object
-
-
-def changed_words(source: str, target: str, refinement: bool) -> tuple[tuple, tuple]:
-    """The words the edit changes: (in the source, in the target). A refinement adds words only."""
-    if refinement:
-        kept = set(source.split())
-        return (), tuple(w for w in target.split() if w not in kept)
-    pairs = [(a, b) for a, b in zip(source.split(), target.split()) if a != b]
-    return tuple(a for a, _ in pairs), tuple(b for _, b in pairs)
-
-
-def controller(tokenizer, e, steps: int, setting: P2PSetting):
-    """A WordSwap or Refine controller for the edit ``e``, with local blend if the setting asks for it."""
-    blend = None
-    if setting.blend_threshold is not None:
-        # LocalBlend's default side: the embedded UNet's 8x8 maps (of 8x8 and 4x4; its latents are 16x16)
-        subtract = ((e.source.shape,), (e.target.shape,)) if setting.subtract_object else None
-        blend = LocalBlend(*blend_words(e), threshold=setting.blend_threshold, subtract_words=subtract)
-    kind = Refine if e.p2p == REFINEMENT else WordSwap
-    return kind(tokenizer, e.source_prompt, e.target_prompt, steps, cross_replace_steps=setting.cross_replace_steps,
-                self_replace_steps=setting.self_replace_steps, local_blend=blend)
-
-
-def invert_cases(model, cases: dict, steps: int):
-    """Null-text inversion (NULL_TEXT) of the cases' source images as one batch; and their reconstructions."""
-    prompts = [e.source_prompt for e in cases["edits"]]
-    result = null_text_inversion(model, cases["images"], prompts, num_steps=steps, w=W, progress=False, **NULL_TEXT)
-    return result, reconstruct(model, result)
-
-
-def run_edits(model, evaluator, cases: dict, result, steps: int, setting: P2PSetting) -> dict:
-    """Edit every case with Prompt-to-Prompt; judge it and measure PSNR outside the edit's region."""
-    edited, masks = [], []
-    for i, e in enumerate(tqdm(cases["edits"], desc=f"edits ({setting.label()})", leave=False)):
-        control = controller(model.tokenizer, e, steps, setting)
-        image = edit(model, result, e.target_prompt, controller=control, target_w=setting.target_w,
-                     target_null=setting.target_null, image=i, progress=False)[1]  # (1, 3, H, W)
-        if setting.paste_back:
-            source = cases["images"][i:i + 1]  # (1, 3, H, W)
-            masks.append(paste_mask(model.tokenizer, control, e, source, image, setting.paste_back))
-            image = paste_back(source, image, masks[-1])  # (1, 3, H, W)
-        edited.append(image)
-    edited = torch.cat(edited)  # (B, 3, H, W)
-    targets = [e.target_prompt for e in cases["edits"]]
-    success = evaluator.matches(edited, targets)  # (B,) bool
-    kept = psnr_outside(edited, cases["images"], cases["regions"])  # (B,)
-    out = {"images": edited, "success": success, "psnr_outside": kept, "both": success & (kept >= 25)}
-    return out | ({"mask": mask_quality(torch.cat(masks), cases["regions"])} if masks else {})
-
-
-def paste_mask(tokenizer, control, e, source: torch.Tensor, edited: torch.Tensor, side: str) -> torch.Tensor:
-    """Where paste-back keeps the input (1, 1, H, W): the source's object, on the input ("object"), or all but it
-    ("outside"); or all but the target's added words, on the edited image (``edited``; "added")."""
-    if side == "added":
-        return keep_mask(control, tokenizer, edited, e.target_prompt, blend_words(e)[1], outside=True, branch=1)
-    return keep_mask(control, tokenizer, source, e.source_prompt, e.source.object_words(), outside=side == "outside")
-
-
-def mask_quality(keep: torch.Tensor, regions: torch.Tensor) -> dict:
-    """How the paste-back masks (B, 1, H, W) fit the pixels the edit must not touch (outside ``regions``,
-    (B, H, W)): the share of those pixels they cover and the share of their own pixels that lie there; (B,) each."""
-    keep, must = keep[:, 0].bool(), ~regions  # (B, H, W) each
-    both = (keep & must).flatten(1).sum(1).float()  # (B,)
-    return {"covered": both / must.flatten(1).sum(1).clamp_min(1), "precision": both / keep.flatten(1).sum(1).clamp_min(1)}
-
-
-def choose_setting(model, evaluator, kind: str, n: int, steps: int) -> tuple[P2PSetting, list]:
-    """Try the kind's settings on n training-seed scenes; keep the one with most edits that succeed with PSNR >= 25 dB
-    outside the region (ties: the higher mean PSNR outside). Returns (the choice, one row per setting)."""
-    cases = edit_cases(kind, kind_seeds(kind, n, heldout=False))
-    result, _ = invert_cases(model, cases, steps)
-    rows = [(s, run_edits(model, evaluator, cases, result, steps, s)) for s in kind_settings(kind)]
-    best = max(rows, key=lambda r: (r[1]["both"].sum().item(), r[1]["psnr_outside"].mean().item()))
-    return best[0], rows
-
-
-def measure_edits(model, evaluator, kind: str, n: int, steps: int, setting: P2PSetting) -> dict:
-    """The chosen setting on n held-out scenes: the cases, reconstructions and edit measurements."""
-    cases = edit_cases(kind, kind_seeds(kind, n, heldout=True))
-    (result, recon), seconds = timed(invert_cases, model, cases, steps)
-    out = run_edits(model, evaluator, cases, result, steps, setting)
-    paper = setting.as_in_paper()  # the same attention control, both branches at W as in the paper
-    paper_out = out if paper == setting else run_edits(model, evaluator, cases, result, steps, paper)
-    sources, targets = ([getattr(e, f"{side}_prompt") for e in cases["edits"]] for side in ("source", "target"))
-    return {**out, "cases": cases, "recon": recon, "invert_seconds": seconds, "paper_w": paper_out, "setting": setting,
-            "recon_outside": psnr_outside(recon, cases["images"], cases["regions"]),
-            "ideal_outside": psnr_outside(vae_round_trip(model, cases["targets"], None, steps)[0], cases["images"],
-                                          cases["regions"]),
-            "rendered_target_ok": evaluator.fidelity(cases["targets"], targets),
-            "source_recon_ok": evaluator.fidelity(recon, sources)}
-
-
-# -- figures ---------------------------------------------------------------------------------------------
-def show(ax, image: torch.Tensor, title: str = "", fontsize: int = 6) -> None:
-    ax.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy())
-    ax.set_xticks([]), ax.set_yticks([])
-    ax.set_title(title, fontsize=fontsize)
-
-
+# -- figures (drawn by nti_edu.viz) ---------------------------------------------------------------------
 def reconstruction_figure(images, rows: dict, path: Path, n: int = 8) -> None:
     """Source images and each method's reconstructions (the fast path's look the same and are left out)."""
-    shown = {"source": {"images": images}} | {k: v for k, v in rows.items() if "fast path" not in k}
-    n = min(n, images.shape[0])
-    fig, axes = plt.subplots(len(shown), n, figsize=(0.9 * n + 1.6, 0.95 * len(shown)), squeeze=False)
-    for r, (name, row) in enumerate(shown.items()):
-        for c in range(n):
-            show(axes[r, c], row["images"][c])
-            axes[r, c].set_xlabel("" if r == 0 else f"{row['psnr'][c]:.1f} dB", fontsize=6, labelpad=1)
-        axes[r, 0].set_ylabel(name.split(" (")[0].replace(", ", ",\n").replace("inversion ", "inversion\n"),
-                              fontsize=5, rotation=0, ha="right", va="center")
-    fig.tight_layout(pad=0.3)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    grid = [[(images[c], "source") for c in range(min(n, len(images)))]]
+    grid += [[(row["images"][c], f"{name.split(' (')[0]}\n{row['psnr'][c]:.1f} dB") for c in range(len(grid[0]))]
+             for name, row in rows.items() if name != FAST_METHOD]
+    viz.save_image_grid(grid, path)
 
 
 def ablation_figure(result: dict, ceiling: float, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(4.6, 3.2))
-    for name, marker in (("per-step", "o"), ("global", "s")):
-        ks = sorted(result[name])
-        ax.plot(ks, [result[name][k].mean().item() for k in ks], marker=marker, label=f"{name} null embedding")
-    ax.axhline(ceiling, color="grey", ls="--", lw=1, label="VAE round trip (ceiling)")
-    ax.set_xlabel("optimisation iterations per step (per-step) / epochs (global)")
-    ax.set_ylabel("reconstruction PSNR (dB), w = 7.5")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    curves = {f"{name} null embedding": {k: v.mean().item() for k, v in result[name].items()}
+              for name in ("per-step", "global")}
+    viz.save_curves(curves, path, xlabel="optimisation iterations per step (per-step) / epochs (global)",
+                    ylabel="reconstruction PSNR (dB), w = 7.5", hline=(ceiling, "VAE round trip (ceiling)"))
 
 
 def edits_figure(measured: dict, path: Path, n: int = 3) -> None:
     """Per kind, n examples of (source, null-text reconstruction, Prompt-to-Prompt edit)."""
-    fig, axes = plt.subplots(len(measured), 3 * n, figsize=(7.5, 1.05 * len(measured) + 0.2), squeeze=False)
-    for r, (kind, m) in enumerate(measured.items()):
-        for j in range(n):
-            ax = axes[r, 3 * j:3 * j + 3]
-            if j >= len(m["cases"]["edits"]):
-                [a.axis("off") for a in ax]
-                continue
-            e = m["cases"]["edits"][j]
-            old, new = changed_words(e.source_prompt, e.target_prompt, e.p2p == REFINEMENT)
+    grid = []
+    for kind, m in measured.items():
+        row = []
+        for j, e in enumerate(m["cases"]["edits"][:n]):
+            old, new = changed_words(e.source_prompt, e.target_prompt), changed_words(e.target_prompt, e.source_prompt)
             change = f"+ {new[-1]}" if not old else f"{' '.join(old)} > {' '.join(new)}"
-            show(ax[0], m["cases"]["images"][j], "source", 5)
-            show(ax[1], m["recon"][j], "reconstruction", 5)
             ok = "ok" if m["success"][j] else "not shown"
-            show(ax[2], m["images"][j], f"{change}: {ok}\n{m['psnr_outside'][j]:.1f} dB outside", 5)
-        axes[r, 0].set_ylabel(kind, fontsize=7)
-    fig.tight_layout(pad=0.3)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+            row += [(m["cases"]["images"][j], f"{kind}: source"), (m["recon"][j], "reconstruction"),
+                    (m["images"][j], f"{change}: {ok}\n{m['psnr_outside'][j]:.1f} dB outside")]
+        grid.append(row)
+    viz.save_image_grid(grid, path)
 
 
 # -- the report ------------------------------------------------------------------------------------------
@@ -468,11 +157,10 @@ def reconstruction_section(rows: dict, n: int) -> list[str]:
 
 def reconstruction_targets(rows: dict) -> list[str]:
     mean = {k: r["psnr"].mean().item() for k, r in rows.items()}
-    vae, nti = mean["VAE round trip (the ceiling)"], mean["null-text inversion (nti_edu.null_text)"]
+    vae, nti = mean[CEILING], mean[NULL_TEXT_METHOD]
     ddim = mean["DDIM inversion at w = 7.5, sampled at 7.5"]
-    fast = mean["null-text inversion, fast path (nti_edu.fast)"]
-    gap = (rows["null-text inversion, fast path (nti_edu.fast)"]["psnr"]
-           - rows["null-text inversion (nti_edu.null_text)"]["psnr"]).abs().max().item()
+    fast = mean[FAST_METHOD]
+    gap = (rows[FAST_METHOD]["psnr"] - rows[NULL_TEXT_METHOD]["psnr"]).abs().max().item()
     return ["Targets (issue 4):", "",
             f"- null-text within 1 dB of the VAE round trip: {nti:.2f} vs {vae:.2f} dB, {vae - nti:.2f} dB below: "
             f"{verdict(vae - nti <= 1)}.",
@@ -590,7 +278,7 @@ def mask_lines(measured: dict) -> list[str]:
 def summary(rows: dict, abl: dict, measured: dict) -> list[str]:
     """Section 4: what the numbers show, written from them."""
     mean = {k: r["psnr"].mean().item() for k, r in rows.items()}
-    vae, nti = mean["VAE round trip (the ceiling)"], mean["null-text inversion (nti_edu.null_text)"]
+    vae, nti = mean[CEILING], mean[NULL_TEXT_METHOD]
     d75, d1 = mean["DDIM inversion at w = 7.5, sampled at 7.5"], mean["DDIM inversion at w = 1, sampled at 7.5"]
     npi, di = mean["negative-prompt inversion"], mean["direct inversion (PnP Inversion)"]
     k = max(abl["per-step"])
@@ -649,8 +337,8 @@ def run(model, evaluator, args) -> dict:
     rows = reconstruction(model, images, prompts, args.steps)
     ab_images, ab_prompts = images[:args.n_ablation], prompts[:args.n_ablation]
     abl = ablation(model, ab_images, ab_prompts, args.steps, args.iterations)
-    ceiling = rows["VAE round trip (the ceiling)"]["psnr"][:args.n_ablation].mean().item()
-    tuning = {kind: choose_setting(model, evaluator, kind, args.n_tune, args.steps)
+    ceiling = rows[CEILING]["psnr"][:args.n_ablation].mean().item()
+    tuning = {kind: choose_setting(model, evaluator, kind, kind_settings(kind), args.n_tune, args.steps)
               for kind in tqdm(EDIT_KINDS, desc="P2P settings, training seeds")}
     measured = held_out_edits(model, evaluator, tuning, args)
     return {"images": images, "rows": rows, "ablation": abl, "ceiling": ceiling, "tuning": tuning, "edits": measured}

@@ -25,57 +25,14 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
+from nti_edu.models import load_model
+from nti_edu.report.locality import locality, round_trip
+from nti_edu.report.scenes import edit_cases, kind_seeds
+from nti_edu.world import heldout_seeds, make_batch
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import null_text_report as report  # noqa: E402  (the report's background-swap scenes and PSNR outside)
-
-from nti_edu.metrics import psnr  # noqa: E402
-from nti_edu.models import load_model  # noqa: E402
-from nti_edu.world import heldout_seeds, make_batch  # noqa: E402
 
 KIND = "background swap"
-
-
-def encode(vae, images: torch.Tensor) -> torch.Tensor:
-    """Posterior means of images (B, 3, H, W) in [0, 1]: (B, C, h, w), unscaled."""
-    return vae.encode(images * 2 - 1).latent_dist.mean
-
-
-def decode(vae, latents: torch.Tensor) -> torch.Tensor:
-    """Images in [0, 1] (B, 3, H, W) from unscaled latents (B, C, h, w)."""
-    return ((vae.decode(latents).sample + 1) / 2).clamp(0, 1)
-
-
-def object_cells(regions: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """From the edit regions (B, H, W) bool (True: the background, which the edit changes), at latent
-    resolution (B, 1, h, w) bool each: cells wholly inside the object, cells the object touches, and
-    background cells two or more cells away from the object."""
-    obj = (~regions).float()[:, None]  # (B, 1, H, W): the object's pixels
-    inside = -F.max_pool2d(-obj, scale) > 0.5  # (B, 1, h, w)
-    touched = F.max_pool2d(obj, scale) > 0.5  # (B, 1, h, w)
-    far = F.max_pool2d(touched.float(), 5, stride=1, padding=2) < 0.5  # (B, 1, h, w)
-    return inside, touched, far
-
-
-@torch.no_grad()
-def locality(vae, sources: torch.Tensor, targets: torch.Tensor, regions: torch.Tensor) -> dict:
-    """The measures of the docstring on scenes whose source and target drawings differ only in ``regions``."""
-    z_src, z_tgt = encode(vae, sources), encode(vae, targets)  # (B, C, h, w) each
-    inside, touched, far = object_cells(regions, sources.shape[-1] // z_src.shape[-1])
-    change = (z_tgt - z_src).abs().mean(1, keepdim=True)  # (B, 1, h, w)
-    patchwork = torch.where(touched, z_src, z_tgt)  # (B, C, h, w): the source's latent on the object
-    over_object = {name: report.psnr_outside(decode(vae, z), sources, regions).mean().item()
-                   for name, z in (("patchwork", patchwork), ("source", z_src), ("target", z_tgt))}
-    return {"change_ratio": (change[inside].mean() / change[far].mean()).item(), **over_object}
-
-
-@torch.no_grad()
-def round_trip(vae, images: torch.Tensor) -> float:
-    """Mean PSNR (dB) of decode(encode(images)) against images (B, 3, H, W)."""
-    return psnr(decode(vae, encode(vae, images)), images).mean().item()
 
 
 def load_vae(folder: str):
@@ -126,7 +83,7 @@ def main(argv=None):
     start = time.perf_counter()
     model = load_model("embedded")
     vaes = {f"shipped (`{model.name}`)": model.vae} | {label: load_vae(v) for label, v in zip(labels, args.vae)}
-    cases = report.edit_cases(KIND, report.kind_seeds(KIND, args.n, heldout=True))
+    cases = edit_cases(KIND, kind_seeds(KIND, args.n, heldout=True))
     images = make_batch(heldout_seeds(100))[0]  # (100, 3, 64, 64)
     rows = {label: {"round_trip": round_trip(vae, images),
                     **locality(vae, cases["images"], cases["targets"], cases["regions"])} for label, vae in vaes.items()}

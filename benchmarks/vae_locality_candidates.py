@@ -22,23 +22,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nti_edu.models.loading import embedded_dir
-from nti_edu.train.config import TrainConfig, vae_config
+from nti_edu.report.locality import candidate_vae
+from nti_edu.train.config import TrainConfig
 from nti_edu.train.loop import train_stage
 from nti_edu.train.vae import vae_stage
 
 CANDIDATES = {"locality": True, "locality-no-attention": False}  # name -> keep the mid-block attention
-
-
-def candidate_vae(keep_attention: bool, model_dir: Path | None = None):
-    """The embedded VAE's architecture (with or without the mid-block attention), the weights of
-    ``model_dir``'s VAE (default: the shipped model's) loaded."""
-    from diffusers import AutoencoderKL
-
-    vae = AutoencoderKL(**vae_config(), mid_block_add_attention=keep_attention)
-    start = AutoencoderKL.from_pretrained(Path(model_dir or embedded_dir()) / "vae").state_dict()
-    vae.load_state_dict({k: v for k, v in start.items() if k in vae.state_dict()})
-    return vae
 
 
 def main(argv=None):

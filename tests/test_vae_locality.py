@@ -1,15 +1,11 @@
-"""benchmarks/vae_locality.py's measures, on stand-in VAEs whose locality is known by construction."""
+"""nti_edu.report.locality (benchmarks/vae_locality.py's measures), on stand-in VAEs whose locality is known by construction."""
 from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark_scripts import load_benchmark
-
-
-def load_script():
-    return load_benchmark("vae_locality")
+from nti_edu.report import locality as script
 
 
 class PoolingVAE(torch.nn.Module):
@@ -40,14 +36,12 @@ def scenes():
 
 
 def test_a_local_latent_does_not_change_inside_the_object_and_its_patchwork_keeps_it():
-    script = load_script()
     measured = script.locality(PoolingVAE(), *scenes())
     assert measured["change_ratio"] == pytest.approx(0.0, abs=1e-6)
     assert measured["patchwork"] == pytest.approx(measured["source"]) and measured["patchwork"] > 60
 
 
 def test_a_leaky_latent_changes_inside_the_object_and_its_patchwork_does_not_keep_it():
-    script = load_script()
     sources, targets, regions = scenes()
     measured = script.locality(PoolingVAE(leak=1.0), sources, targets, regions)
     # the leak moves every latent pixel by the change of the mean colour, the background's by that plus its own
@@ -58,7 +52,6 @@ def test_a_leaky_latent_changes_inside_the_object_and_its_patchwork_does_not_kee
 
 
 def test_round_trip_of_a_lossless_vae_is_perfect():
-    script = load_script()
     images = torch.rand(2, 3, 8, 8).repeat_interleave(4, 2).repeat_interleave(4, 3)  # (2, 3, 32, 32), 4 x 4 blocks
     assert script.round_trip(PoolingVAE(), images) > 60
 
@@ -82,10 +75,9 @@ def test_candidates_start_from_the_shipped_vae_with_or_without_the_mid_block_att
 
     from nti_edu.models.loading import embedded_dir
 
-    candidates = load_benchmark("vae_locality_candidates")
     shipped = AutoencoderKL.from_pretrained(embedded_dir() / "vae").state_dict()
     for keep in (True, False):
-        state = candidates.candidate_vae(keep).state_dict()
+        state = script.candidate_vae(keep).state_dict()
         assert all(torch.equal(v, shipped[k]) for k, v in state.items())
         assert any("attentions" in k for k in state) == keep
         assert len(state) == len(shipped) if keep else len(state) < len(shipped)
@@ -101,5 +93,5 @@ def test_candidates_can_start_from_another_model_folder(tmp_path):
     with torch.no_grad():
         other.quant_conv.bias.add_(1.0)
     other.save_pretrained(tmp_path / "vae")
-    state = load_benchmark("vae_locality_candidates").candidate_vae(True, tmp_path).state_dict()
+    state = script.candidate_vae(True, tmp_path).state_dict()
     assert torch.equal(state["quant_conv.bias"], other.quant_conv.bias)
