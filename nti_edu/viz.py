@@ -341,7 +341,8 @@ def save_curves(curves: dict, path: Path, *, xlabel: str = "", ylabel: str = "",
 
 # -- the paper's ablation (issue 36): Mokady et al. 2023, Fig. 4, and editability per variant -------------------
 
-def paper_ablation_figure(curves: dict, bounds: dict, edits: dict | None = None, sdedit: list | None = None):
+def paper_ablation_figure(curves: dict, bounds: dict, edits: dict | None = None, sdedit: list | None = None,
+                          kept_label: str = "PSNR of the kept region (dB)"):
     """Reconstruction PSNR against inner iterations and against seconds for every variant (``curves``: name ->
     rows with "iterations", "seconds", "psnr"), ``bounds`` (name -> dB) as horizontal lines; with ``edits``
     (name -> {"success" %, "kept" dB}) and ``sdedit`` (rows with "strength", "success", "kept"), a third panel:
@@ -362,6 +363,6 @@ def paper_ablation_figure(curves: dict, bounds: dict, edits: dict | None = None,
             ax.plot([r["kept"] for r in sdedit], [r["success"] for r in sdedit], "k.-", label="SDEdit (t0)")
             for r in sdedit:
                 ax.annotate(f"{r['strength']:g}", (r["kept"], r["success"]), fontsize=7)
-        ax.set_xlabel("PSNR of the kept region (dB)"), ax.set_ylabel("edit success (%)"), ax.legend(fontsize=7)
+        ax.set_xlabel(kept_label), ax.set_ylabel("edit success (%)"), ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
