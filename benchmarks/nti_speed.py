@@ -7,8 +7,7 @@
 Every configuration runs in this one process on the same device, interleaved when repeated, on the same
 pivots. On CUDA the model is Stable Diffusion 1.5's UNet with random weights (a random UNet of that
 architecture costs the same per call), then the embedded model; on the CPU the embedded model (its trained
-weights when nti_edu/assets/embedded exists, else random weights of its architecture). Pivots are computed
-once, outside the timed loops, except in the "end to end" row. benchmarks/README.md explains the techniques.
+weights). Pivots are computed once, outside the timed loops. benchmarks/README.md explains the techniques.
 """
 from __future__ import annotations
 
@@ -20,7 +19,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
 
@@ -31,8 +29,9 @@ from nti_edu.models import load_model
 from nti_edu.null_text import optimize_nulls, pivots
 from nti_edu.reconstruction import reconstruct_latents
 from nti_edu.report.official import official_loop
-from nti_edu.report.timing import Budget, Runs, loss_difference, timed
+from nti_edu.report.timing import Bench, Budget, Phase, Runs, loss_difference, machine, timed
 from nti_edu.result import InversionResult
+from nti_edu.testing.random_init import sd15_shaped_model
 
 
 def pivots_of(model, images, prompts, num_steps: int):
@@ -42,87 +41,8 @@ def pivots_of(model, images, prompts, num_steps: int):
 
 
 # -- models ---------------------------------------------------------------------------------------
-def sd15_shaped_model(device: str, folder: Path, unet: str = "full"):
-    """Stable Diffusion 1.5's UNet with random weights, plus a tiny VAE and text encoder (width 768);
-    ``unet="tiny"``: a test-sized UNet instead, for a CPU smoke run of the same code."""
-    from diffusers import UNet2DConditionModel
-
-    from nti_edu.testing.random_init import SD15_UNET_CONFIG, TINY_UNET_CONFIG, save_random_sd
-
-    config = SD15_UNET_CONFIG if unet == "full" else TINY_UNET_CONFIG
-    width = {"cross_attention_dim": config["cross_attention_dim"]}
-    model = load_model(str(save_random_sd(folder, unet_config=TINY_UNET_CONFIG | width)))
-    torch.manual_seed(0)
-    with torch.device(device):
-        model.unet = UNet2DConditionModel(**config).requires_grad_(False).eval()
-    millions = sum(p.numel() for p in model.unet.parameters()) / 1e6
-    name = "Stable Diffusion 1.5's UNet" if unet == "full" else "a test-sized UNet (smoke run of this section)"
-    return model.to(device), f"{name}, random weights ({millions:.1f}M parameters)"
-
-
 def embedded_model(device: str):
     return load_model("embedded", device=device), "the embedded model (trained weights)"
-
-
-# -- running the rows, phase by phase --------------------------------------------------------------
-class Phase(NamedTuple):
-    """Rows that run with the UNet's weights in one dtype."""
-
-    dtype: torch.dtype
-    rows: list  # (name, closure, note)
-    then: object = None  # called after the rows, in the first repeat only (e.g. the batched runs)
-
-
-class Bench:
-    """One model's rows, run phase by phase in the order given (the reference and the target first), each
-    phase with the UNet's weights in its dtype. Every result is judged (``judge(nulls) -> dB``) with the
-    float32 weights, and ``show()`` rewrites the model's section of the report (its speed table, then the
-    ``extras`` tables) after each row: a call cut short by its time limit keeps what it measured."""
-
-    def __init__(self, model, runs: Runs, judge, report: "Report", key: str, title: str, iterations: int):
-        self.model, self.runs, self.judge = model, runs, judge
-        self.report, self.key, self.title, self.iterations = report, key, title, iterations
-        self.quality, self.extras, self.fp32_weights = {}, {}, None
-
-    def set_dtype(self, dtype: torch.dtype) -> None:
-        """The UNet's weights in ``dtype``: lowered in place (a float32 copy kept on the host), or restored
-        exactly from that copy. Only one copy sits on the device, so the memory column stays honest."""
-        unet = self.model.unet
-        if unet.dtype == dtype:
-            return
-        if dtype == torch.float32:
-            unet.to(torch.float32).load_state_dict(self.fp32_weights)
-            return
-        if self.fp32_weights is None:
-            self.fp32_weights = {k: v.to("cpu", copy=True) for k, v in unet.state_dict().items()}
-        unet.to(dtype)
-
-    def judge_pending(self) -> None:
-        """PSNR (or latent SNR) of every result not judged yet, while the weights are float32."""
-        if self.model.unet.dtype != torch.float32:
-            return
-        for name, (nulls, _) in self.runs.results.items():
-            if name not in self.quality:
-                self.quality[name] = f"{self.judge(nulls):.2f}"
-
-    def run(self, phases: list[Phase], repeats: int) -> None:
-        """Every phase ``repeats`` times (later repeats: only the rows that were quick, see run_rows)."""
-        for r in range(repeats):
-            for phase in phases:
-                self.set_dtype(phase.dtype)
-                run_rows(self.runs, phase.rows, first=r == 0, after_each=self.update)
-                if r == 0 and phase.then is not None:
-                    phase.then()
-        self.set_dtype(torch.float32)
-        self.update()
-
-    def update(self) -> None:
-        self.judge_pending()
-        self.show()
-
-    def show(self) -> None:
-        table = speed_table(self.runs, self.title, REFERENCE, self.iterations, READABLE, self.quality)
-        self.report.set(self.key, table + sum(self.extras.values(), []))
 
 
 def fast_run(model, latents, emb_cond, args, early_stop_eps=None, **options):
@@ -207,17 +127,6 @@ def sd15_phases(model, latents, emb_cond, args, batches) -> list[Phase]:
             Phase(torch.float32, cuda_fp32_rows(model, latents, emb_cond, args))]
 
 
-def run_rows(runs: Runs, rows: list, first: bool = True, slow: float = 20.0, after_each=None) -> None:
-    """Run each row once; in a later repeat (``first`` False) only the rows measured before, and on CUDA
-    only those that took under ``slow`` seconds (the eager rows wait on Python; repeating them would not
-    fit one 10-minute call). ``after_each()`` follows every row run."""
-    for name, fn, note in rows:
-        if first or (name in runs.times and (runs.device != "cuda" or runs.median(name) < slow)):
-            runs.run(name, fn, note)
-            if after_each is not None:
-                after_each()
-
-
 # -- results ------------------------------------------------------------------------------------------
 def world_images(n: int, device: str):
     """n held-out world images (B, 3, 64, 64) on the device and their prompts."""
@@ -265,18 +174,13 @@ def header(args, device: str, load_before) -> list[str]:
     import diffusers
     import transformers
 
-    if device == "cuda":
-        where = f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
-    else:
-        where = (f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                 f"{torch.get_num_threads()} threads")
     load_after = os.getloadavg()
     budget = (f" A soft time budget of {args.budget:.0f} s: a row that would not fit what was left is marked "
               "'not run'." if args.budget else "")
     return ["# Null-text inversion speed: the official loop against nti_edu's fast path", "",
             f"Generated by `python benchmarks/nti_speed.py {' '.join(sys.argv[1:])}` on "
             f"{time.strftime('%Y-%m-%d %H:%M')}.",
-            f"Device: {where}. Python {platform.python_version()}, torch {torch.__version__}, diffusers "
+            f"Device: {machine(device)}. Python {platform.python_version()}, torch {torch.__version__}, diffusers "
             f"{diffusers.__version__}, transformers {transformers.__version__}.",
             f"Load average (1, 5, 15 min) before: {fmt_load(load_before)}; after: {fmt_load(load_after)}.",
             f"{args.steps} DDIM steps x {args.inner} inner iterations, guidance 7.5, no early stop unless a row "
@@ -290,10 +194,14 @@ def fmt_load(load) -> str:
     return ", ".join(f"{v:.1f}" for v in load)
 
 
-def speed_table(runs: Runs, title: str, reference: str, iterations: int, plain: str, quality: dict) -> list[str]:
-    """One markdown table: time, time per inner iteration, peak memory, ratio, and agreement with ``plain``
-    (the reference when ``plain`` did not run). On the CPU the ratio is of CPU time (one thread: what a
-    quiet machine's wall clock would show); on CUDA it is of wall time."""
+def speed_table(title: str, iterations: int):
+    """``table(runs, quality)`` for ``Bench``: time, time per inner iteration, peak memory, ratio, and agreement
+    with the readable loop (the reference when it did not run). On the CPU the ratio is of CPU time (one thread:
+    what a quiet machine's wall clock would show); on CUDA it is of wall time."""
+    return lambda runs, quality: table(runs, title, iterations, quality)
+
+
+def table(runs: Runs, title: str, iterations: int, quality: dict, reference=REFERENCE, plain=READABLE) -> list[str]:
     column = 1 if runs.device == "cpu" else 0
     ref = runs.median(reference, column) or float("nan")
     plain = plain if plain in runs.results else reference
@@ -357,7 +265,7 @@ def embedded_section(args, device: str, report: Report, budget: Budget) -> None:
     latents, emb_cond = pivots_of(model, images[:1], prompts[:1], args.steps)
     runs = Runs(device, budget)
     bench = Bench(model, runs, lambda nulls: reconstruction_db(model, latents, emb_cond, nulls, images[:1]), report,
-                  "embedded", f"One image, {what}, {device}", args.steps * args.inner)
+                  "embedded", speed_table(f"One image, {what}, {device}", args.steps * args.inner))
     bench.run([Phase(torch.float32, loop_rows(model, latents, emb_cond, args, device))], args.repeats)
     if device == "cpu":
         bench.extras["target"] = cpu_target_lines(runs, args)
@@ -414,7 +322,7 @@ def sd15_section(args, device: str, folder: Path, report: Report, budget: Budget
     inputs = {b: sd15_inputs(model, b, side, args.batch_steps, gen, device) for b in args.batches}  # float32 pivots
     runs = Runs(device, budget)
     bench = Bench(model, runs, lambda nulls: reconstruction_db(model, latents, emb_cond, nulls), report, "sd15",
-                  f"One {side}x{side}x4 latent, {what}, {device}", args.steps * args.inner)
+                  speed_table(f"One {side}x{side}x4 latent, {what}, {device}", args.steps * args.inner))
 
     def measure():  # with the bf16 weights, the fast path's defaults on CUDA
         rows = measure_batches(model, args, device, inputs, budget, runs.estimate(TARGET))

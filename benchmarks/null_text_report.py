@@ -14,11 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -30,37 +28,14 @@ from nti_edu.models import load_model
 from nti_edu.models.loading import embedded_dir
 from nti_edu.p2p import changed_words
 from nti_edu.report.ablation import ablation
-from nti_edu.report.edits import PASTE_SIDES, W, P2PSetting, choose_setting, measure_edits
+from nti_edu.report.edits import PASTE_SIDES, W, choose_setting, kind_settings, measure_edits
 from nti_edu.report.methods import CEILING, NULL_TEXT_METHOD, reconstruction
 from nti_edu.report.scenes import percentile
+from nti_edu.report.timing import machine
 from nti_edu.world import EDIT_KINDS, heldout_seeds, make_batch
 
 HERE = Path(__file__).resolve().parent
 FAST_METHOD = "null-text inversion, fast path (nti_edu.fast)"
-
-
-# -- the Prompt-to-Prompt settings tried on training scenes ------------------------------------------------
-SETTINGS = tuple(  # the Prompt-to-Prompt code's defaults (cross 0.8, self 0.4, threshold 0.3) and the paper's
-    P2PSetting(0.8, 0.4, blend, target_w)  # w first, then neighbours
-    for target_w in (W, 2.5, 1.5) for blend in (None, 0.3, 0.6)) + tuple(
-    P2PSetting(0.4, 0.4, blend, target_w)  # less cross-attention injection: room for a new shape
-    for target_w in (2.5, 1.5) for blend in (None, 0.3))
-BLEND_ONLY = {"add sunglasses"}  # adding an object: a refinement with local blend on the added words
-SUBTRACT_OBJECT = {"background swap"}  # also tried: the blend on "background" less the object's region
-PASTE_BACK = {"background swap": "object", "colour swap": "outside", "add sunglasses": "added"}  # also tried:
-def paste_settings(side: str, blend: float | None = None) -> tuple[P2PSetting, ...]:
-    """The paste-back settings tried: tuned or "" target nulls, the paper's target w and smaller ones."""
-    return tuple(P2PSetting(0.8, 0.4, blend, target_w, target_null=null, paste_back=side)
-                 for null in ("tuned", "empty") for target_w in (W, 4.0, 2.5, 1.5))
-
-
-def kind_settings(kind: str) -> list[P2PSetting]:
-    """The settings tried for an edit kind."""
-    settings = [s for s in SETTINGS if s.blend_threshold is not None or kind not in BLEND_ONLY]
-    if kind in SUBTRACT_OBJECT:
-        settings += [replace(s, subtract_object=True) for s in settings if s.blend_threshold is not None]
-    blend = 0.6 if kind in BLEND_ONLY else None  # sunglasses: the blend threshold chosen without paste-back
-    return settings + list(paste_settings(PASTE_BACK[kind], blend) if kind in PASTE_BACK else ())
 
 
 # -- figures (drawn by nti_edu.viz) ---------------------------------------------------------------------
@@ -95,17 +70,6 @@ def edits_figure(measured: dict, path: Path, n: int = 3) -> None:
 
 
 # -- the report ------------------------------------------------------------------------------------------
-def machine() -> str:
-    """CPU model, cores and torch threads, e.g. "AMD EPYC ..., 2 cores, torch 1 thread(s)"."""
-    name = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        lines = cpuinfo.read_text().splitlines()
-        names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-        name = names[0] if names else name
-    return f"{name}, {os.cpu_count()} cores, torch {torch.get_num_threads()} thread(s)"
-
-
 def reused_line(results: dict) -> list[str]:
     """With --reuse: a line saying which sections come from the earlier run."""
     if "reused" not in results:

@@ -91,3 +91,16 @@ def test_a_budget_must_be_positive():
     proc = subprocess.run([sys.executable, "benchmarks/nti_speed.py", "--out", "x.md", "--budget", "0"], cwd=ROOT,
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "--budget must be a positive number of seconds, got 0.0" in proc.stderr
+
+
+def test_bench_lowers_the_weights_and_restores_them_exactly(tmp_path):
+    from nti_edu.testing.random_init import sd15_shaped_model
+
+    model, _ = sd15_shaped_model("cpu", tmp_path, unet="tiny")
+    before = {k: v.clone() for k, v in model.unet.state_dict().items()}
+    bench = timing.Bench(model, timing.Runs("cpu"), None, None, "sd15", None)  # judge=None: never called
+    bench.set_dtype(torch.bfloat16)
+    assert model.dtype == torch.bfloat16
+    bench.judge_pending()  # never judges with lowered weights (judge=None would raise)
+    bench.set_dtype(torch.float32)
+    assert all(torch.equal(before[k], v) for k, v in model.unet.state_dict().items())

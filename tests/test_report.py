@@ -57,6 +57,19 @@ def test_mask_quality():
     assert torch.equal(q["covered"], torch.tensor([1.0, 1.0])) and torch.equal(q["precision"], torch.tensor([1.0, 2 / 3]))
 
 
+def test_settings_per_kind():
+    counts = {kind: len(E.kind_settings(kind)) for kind in ("colour swap", "shape swap", "background swap",
+                                                            "add sunglasses")}
+    blended = sum(s.blend_threshold is not None for s in E.SETTINGS)
+    assert counts == {"colour swap": len(E.SETTINGS) + 8, "shape swap": len(E.SETTINGS),
+                      "background swap": len(E.SETTINGS) + blended + 8, "add sunglasses": blended + 8}
+    pasted = E.paste_settings("object")[5]
+    assert (pasted.target_null, pasted.target_w, pasted.paste_back) == ("empty", 4.0, "object")
+    assert pasted.as_in_paper() == E.P2PSetting(0.8, 0.4, None, E.W)  # the paper's way, same control
+    assert pasted.label().endswith("the target's null \"\", paste-back of the object")
+    assert E.SETTINGS[0] == E.P2PSetting(0.8, 0.4, None, E.W)  # the paper's first
+
+
 def test_the_controller_comes_from_the_library(model):
     """Swap or refine by p2p.prompt_edit's rule; local blend on the changed noun, with the setting's scale."""
     cases = {kind: edit_cases(kind, kind_seeds(kind, 1, heldout=True))["edits"][0] for kind in ("shape swap",

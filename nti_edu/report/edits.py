@@ -54,6 +54,33 @@ class P2PSetting:
         return replace(self, target_w=W, target_null="tuned", paste_back="")
 
 
+# -- the settings null_text_report.md tries per kind of edit, on training scenes
+SETTINGS = tuple(  # the Prompt-to-Prompt code's defaults (cross 0.8, self 0.4, threshold 0.3) and the paper's
+    P2PSetting(0.8, 0.4, blend, target_w)  # w first, then neighbours
+    for target_w in (W, 2.5, 1.5) for blend in (None, 0.3, 0.6)) + tuple(
+    P2PSetting(0.4, 0.4, blend, target_w)  # less cross-attention injection: room for a new shape
+    for target_w in (2.5, 1.5) for blend in (None, 0.3))
+BLEND_ONLY = {"add sunglasses"}  # adding an object: a refinement with local blend on the added words
+SUBTRACT_OBJECT = {"background swap"}  # also tried: the blend on "background" less the object's region
+PASTE_BACK = {"background swap": "object", "colour swap": "outside", "add sunglasses": "added"}  # also tried
+
+
+def paste_settings(side: str, blend: float | None = None) -> tuple[P2PSetting, ...]:
+    """The paste-back settings tried: tuned or "" target nulls, the paper's target w and smaller ones."""
+    return tuple(P2PSetting(0.8, 0.4, blend, target_w, target_null=null, paste_back=side)
+                 for null in ("tuned", "empty") for target_w in (W, 4.0, 2.5, 1.5))
+
+
+def kind_settings(kind: str) -> list[P2PSetting]:
+    """The settings tried for an edit kind."""
+    settings = [s for s in SETTINGS if s.blend_threshold is not None or kind not in BLEND_ONLY]
+    if kind in SUBTRACT_OBJECT:
+        settings += [replace(s, subtract_object=True) for s in settings if s.blend_threshold is not None]
+    blend = 0.6 if kind in BLEND_ONLY else None  # sunglasses: the blend threshold chosen without paste-back
+    return settings + list(paste_settings(PASTE_BACK[kind], blend) if kind in PASTE_BACK else ())
+
+
+# -- one edit, its controller and its measures ----------------------------------------------------------------
 def blend_words(e) -> tuple[tuple, tuple]:
     """Local blend's words (in the source, in the target): the noun of what the edit changes, as the official
     notebooks blend on "cat" for a cat's edits. Sunglasses are new: the source has none."""

@@ -2,14 +2,17 @@
 
 ``Runs`` keeps every configuration's timings (each repeat) and its first result, and skips a run whose
 estimate would not fit the ``Budget`` left, so that a device call of fixed length ends with its most
-important rows measured. ``cpu_timings``: the embedded model's per-call cost. ``loss_difference`` compares two runs' loss curves (the same algorithm agrees).
+important rows measured. ``Bench`` runs rows phase by phase, the UNet's weights
+in each phase's dtype. ``cpu_timings``: the embedded model's per-call cost. ``loss_difference`` compares two runs' loss curves (the same algorithm agrees).
 """
 from __future__ import annotations
 
 import gc
 import os
+import platform
 import statistics
 import time
+from typing import NamedTuple
 
 import torch
 
@@ -88,6 +91,86 @@ class Runs:
     def median(self, name: str, column: int = 0):
         values = [row[column] for row in self.times.get(name, []) if row[column] is not None]
         return statistics.median(values) if values else None
+
+
+class Phase(NamedTuple):
+    """Rows that run with the UNet's weights in one dtype."""
+
+    dtype: torch.dtype
+    rows: list  # (name, closure, note)
+    then: object = None  # called after the rows, in the first repeat only (e.g. the batched runs)
+
+
+class Bench:
+    """One model's rows, run phase by phase in the order given (the reference and the target first), each
+    phase with the UNet's weights in its dtype. Every result is judged (``judge(nulls) -> dB``) with the
+    float32 weights, and ``show()`` rewrites the model's section of the report (its speed table, then the
+    ``extras`` tables) after each row: a call cut short by its time limit keeps what it measured.
+    ``table(runs, quality) -> lines`` writes the speed table; ``report.set(key, lines)`` stores the section."""
+
+    def __init__(self, model, runs: Runs, judge, report, key: str, table):
+        self.model, self.runs, self.judge, self.report, self.key, self.table = model, runs, judge, report, key, table
+        self.quality, self.extras, self.fp32_weights = {}, {}, None
+
+    def set_dtype(self, dtype: torch.dtype) -> None:
+        """The UNet's weights in ``dtype``: lowered in place (a float32 copy kept on the host), or restored
+        exactly from that copy. Only one copy sits on the device, so the memory column stays honest."""
+        unet = self.model.unet
+        if unet.dtype == dtype:
+            return
+        if dtype == torch.float32:
+            unet.to(torch.float32).load_state_dict(self.fp32_weights)
+            return
+        if self.fp32_weights is None:
+            self.fp32_weights = {k: v.to("cpu", copy=True) for k, v in unet.state_dict().items()}
+        unet.to(dtype)
+
+    def judge_pending(self) -> None:
+        """PSNR (or latent SNR) of every result not judged yet, while the weights are float32."""
+        if self.model.unet.dtype != torch.float32:
+            return
+        for name, (nulls, _) in self.runs.results.items():
+            if name not in self.quality:
+                self.quality[name] = f"{self.judge(nulls):.2f}"
+
+    def run(self, phases: list[Phase], repeats: int) -> None:
+        """Every phase ``repeats`` times (later repeats: only the rows that were quick, see run_rows)."""
+        for r in range(repeats):
+            for phase in phases:
+                self.set_dtype(phase.dtype)
+                run_rows(self.runs, phase.rows, first=r == 0, after_each=self.update)
+                if r == 0 and phase.then is not None:
+                    phase.then()
+        self.set_dtype(torch.float32)
+        self.update()
+
+    def update(self) -> None:
+        self.judge_pending()
+        self.show()
+
+    def show(self) -> None:
+        self.report.set(self.key, self.table(self.runs, self.quality) + sum(self.extras.values(), []))
+
+
+def run_rows(runs: Runs, rows: list, first: bool = True, slow: float = 20.0, after_each=None) -> None:
+    """Run each row once; in a later repeat (``first`` False) only the rows measured before, and on CUDA
+    only those that took under ``slow`` seconds (the eager rows wait on Python; repeating them would not
+    fit one 10-minute call). ``after_each()`` follows every row run."""
+    for name, fn, note in rows:
+        if first or (name in runs.times and (runs.device != "cuda" or runs.median(name) < slow)):
+            runs.run(name, fn, note)
+            if after_each is not None:
+                after_each()
+
+
+def machine(device: str = "cpu") -> str:
+    """The device in words: the GPU's name and CUDA version, or the CPU's model, cores and torch threads."""
+    if device == "cuda":
+        return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
+    names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")] \
+        if os.path.exists("/proc/cpuinfo") else []
+    name = names[0] if names else platform.processor() or platform.machine()
+    return f"CPU {name}, {os.cpu_count()} cores, torch {torch.get_num_threads()} thread(s)"
 
 
 def loss_difference(reference, other) -> float | None:

@@ -73,3 +73,21 @@ def save_random_sd(folder: str | Path, seed: int = 0, unet_config: dict | None =
     (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(SD_SCHEDULER_CONFIG, indent=2))
     (folder / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
     return folder
+
+
+def sd15_shaped_model(device: str, folder: Path, unet: str = "full"):
+    """Stable Diffusion 1.5's UNet with random weights, plus a tiny VAE and text encoder (width 768);
+    ``unet="tiny"``: a test-sized UNet instead, for a CPU smoke run of the same code."""
+    from diffusers import UNet2DConditionModel
+
+    from ..models import load_model
+
+    config = SD15_UNET_CONFIG if unet == "full" else TINY_UNET_CONFIG
+    width = {"cross_attention_dim": config["cross_attention_dim"]}
+    model = load_model(str(save_random_sd(folder, unet_config=TINY_UNET_CONFIG | width)))
+    torch.manual_seed(0)
+    with torch.device(device):
+        model.unet = UNet2DConditionModel(**config).requires_grad_(False).eval()
+    millions = sum(p.numel() for p in model.unet.parameters()) / 1e6
+    name = "Stable Diffusion 1.5's UNet" if unet == "full" else "a test-sized UNet (smoke run of this section)"
+    return model.to(device), f"{name}, random weights ({millions:.1f}M parameters)"
