@@ -14,12 +14,9 @@ knob of ours. Tuning makes the null prediction nearly the source's conditional o
 
     eps_null + w_t (eps_tgt - eps_null)  ~  eps_src + w_t (eps_tgt - eps_src):
 
-the edit's direction, amplified w_t times. On Stable Diffusion w_t = 7.5 works; on the small embedded
-model, where one changed word moves eps a long way, it over-saturates the edited object (latents at
-3x the source's scale) and the VAE decoder's group norms carry that into the whole image. A lower
-w_t (1.5 to 2.5) edits cleanly: ``benchmarks/null_text_report.py`` chooses it per kind of edit on
-training scenes and measures it on held-out ones. The source branch keeps w, so it still retraces
-the reconstruction.
+the edit's direction, amplified w_t times, so a lower w_t tempers an edit that overshoots (measured in
+benchmarks/README.md, "Editing the embedded model"). The source branch keeps w, so it still retraces the
+reconstruction.
 
 ``target_null="empty"``, another knob of ours, gives the target branch the "" prompt's embedding instead of
 the tuned one: plain classifier-free guidance towards the target prompt (eq. 2 of the paper with the
