@@ -4,8 +4,9 @@
     nti-edu invert IMAGE --prompt TEXT --out DIR   # invert, save, reconstruct
     nti-edu edit DIR --prompt NEW --mode swap --out EDIT_DIR
     nti-edu sweep IMAGE --prompt TEXT --out DIR    # steps x guidance grid of PSNR and drift
+    nti-edu sdedit IMAGE --prompt NEW --strength 0.6 --out DIR   # SDEdit: no inversion (the paper's baseline)
 
-One module per command (``demo``, ``invert``, ``edit``, ``sweep``), each with ``add_parser`` and
+One module per command (``demo``, ``invert``, ``edit``, ``sweep``, ``sdedit``), each with ``add_parser`` and
 ``run(args)``. ``main`` turns every expected failure into one line on stderr and an exit status
 (``errors.py``); outputs are staged so that nothing is left half-written (``outputs.py``).
 """
@@ -13,12 +14,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from . import demo, edit, invert, sweep
+from . import demo, edit, invert, sdedit, sweep
 from ..threads import set_threads
 from .args import OneLineParser, positive_count
 from .errors import INTERRUPTED, OK, PROG, describe, print_error, status_of
 
-COMMANDS = (demo, invert, edit, sweep)
+COMMANDS = (demo, invert, edit, sweep, sdedit)
 
 
 def build_parser() -> OneLineParser:

@@ -17,7 +17,9 @@ from .common import IMAGE_RULES, MIN_SIDE_TEXT, add_model_arguments, check_promp
 from .errors import CliError
 from .outputs import StagedOutputs
 
-METHODS = ("null-text", "ddim", "negative-prompt", "direct")
+METHODS = ("null-text", "ddim", "negative-prompt", "direct", "random-pivot", "textual-inversion-pivot",
+           "textual-inversion")
+TUNED = ("null-text", "random-pivot", "textual-inversion-pivot", "textual-inversion")  # --inner-steps applies
 
 
 def add_parser(subparsers, parents) -> None:
@@ -29,7 +31,9 @@ def add_parser(subparsers, parents) -> None:
     p.add_argument("--prompt", required=True, help="the source prompt: what the image shows")
     p.add_argument("--method", choices=METHODS, default="null-text",
                    help="null-text (Mokady et al. 2023, default), ddim (plain DDIM inversion at --guidance), "
-                        "negative-prompt (Miyake et al. 2023) or direct (Ju et al. 2024)")
+                        "negative-prompt (Miyake et al. 2023) or direct (Ju et al. 2024); the paper's ablations "
+                        "(sec. 4): random-pivot, textual-inversion-pivot (C tuned per step around the pivots), "
+                        "textual-inversion (C tuned by the denoising loss, no pivot); nti_edu/ablations.py")
     p.add_argument("--steps", type=a.whole_number, default=50,
                    help="DDIM steps (default 50; null-text: at most 100)")
     p.add_argument("--guidance", type=a.number, default=7.5,
@@ -65,6 +69,15 @@ def run_method(model, image, config, args):
 
         method = fast_null_text_inversion if args.fast else null_text_inversion
         return method(model, image, args.prompt, config, progress=progress)
+    if args.method in TUNED:  # the paper's ablations, with null-text inversion's settings
+        from .. import ablations
+
+        if args.method == "textual-inversion":
+            return ablations.textual_inversion(model, image, args.prompt, num_inner_steps=config.num_inner_steps,
+                                               **kwargs)
+        method = ablations.random_pivot_inversion if args.method == "random-pivot" else \
+            ablations.pivotal_textual_inversion
+        return method(model, image, args.prompt, config, progress=progress)
     if args.method == "ddim":
         from ..inversion import invert
 
@@ -81,7 +94,7 @@ def run(args) -> dict:
 
     if args.fast and args.method != "null-text":
         raise CliError(f"--fast is for --method null-text; --method {args.method} has no inner loop to speed up")
-    config = null_text_config(args) if args.method == "null-text" else None  # 1. the cheap checks first
+    config = null_text_config(args) if args.method in TUNED else None  # 1. the cheap checks first
     img = open_rgb(args.image)  # the file, the folder
     with StagedOutputs(args.out) as out:
         model = load(args)  # 2. then the model, and the checks that need it
