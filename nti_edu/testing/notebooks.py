@@ -35,7 +35,7 @@ from .. import lecture
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NAMES = ["01_ddim_recap", "02_ddim_inversion", "03_guidance_and_inversion", "04_null_text_inversion",
-         "05_editing", "06_beyond_null_text"]
+         "05_editing", "06_beyond_null_text", "07_why_null_text"]
 PROMPTS = [("a cat sitting next to a mirror", "a tiger sitting next to a mirror"),
            ("a red apple on a wooden table", "a green apple on a wooden table")]
 KEEP_WORDS = ["cat"]  # MY_KEEP_WORDS: notebook 05's background swap keeps the cat of the first prompt
@@ -57,7 +57,7 @@ INNER = "NUM_INNER_STEPS = 10"  # how notebooks 04-06 set null-text inversion's 
 def changes(name: str, num_steps: int, num_inner_steps: int = 2) -> dict[str, str]:
     """What the run changes in notebook ``name``: {old text: new text}, each to be found exactly once."""
     steps = {"NUM_STEPS = 50": f"NUM_STEPS = {num_steps}"}
-    if name in ("04_null_text_inversion", "05_editing", "06_beyond_null_text"):
+    if name in ("04_null_text_inversion", "05_editing", "06_beyond_null_text", "07_why_null_text"):
         steps[INNER] = f"NUM_INNER_STEPS = {num_inner_steps}"
     named = {"02_ddim_inversion": "widgets.sweep_dashboard(",
              "03_guidance_and_inversion": "widgets.sweep_dashboard(",
