@@ -32,12 +32,14 @@ from .images import load_image
 from .models import load_model
 from .models.loading import EMBEDDED, SD15_ID
 from .world import heldout_seeds, make_edit, make_example, parse_prompt
+from .world_fit import say_if_outside
 
 MODEL_CHOICES = {"embedded": EMBEDDED, "sd15": SD15_ID}
 ENV_MODEL = "NTI_EDU_MODEL"
 ENV_DTYPE = "NTI_EDU_DTYPE"
 DTYPES = {"auto": "auto", "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 IMAGE_CACHE = Path.home() / ".cache" / "nti_edu" / "images"
+NOTEBOOK_INSTEAD = 'MODEL = "sd15" (on Colab: Runtime > Change runtime type > GPU)'
 
 
 def check_choice(choice: str) -> str:
@@ -149,6 +151,7 @@ def examples(choice: str, model, n: int = 4, user_images: Sequence[tuple] = (), 
     are on the model's device."""
     if not uses_world(choice):
         images, prompts = user_examples(user_images, n, model.image_size)
+        say_if_outside(model, images, [entry[0] for entry in user_images], instead=NOTEBOOK_INSTEAD)
     else:
         images, prompts, _ = world_examples(n, model.image_size, edit_applies(edit) if edit else None)
     return images.to(model.device), prompts

@@ -13,7 +13,7 @@ import time
 
 from . import args as a
 from .common import IMAGE_RULES, MIN_SIDE_TEXT, add_model_arguments, check_prompt, fit_to_model, \
-    load, open_rgb, progress_bars, quality, save_png
+    load, note, open_rgb, progress_bars, quality, save_png
 from .errors import CliError
 from .outputs import StagedOutputs
 
@@ -91,6 +91,7 @@ def run_method(model, image, config, args):
 def run(args) -> dict:
     from ..reconstruction import reconstruct
     from ..storage import save_result
+    from ..world_fit import say_if_outside
 
     if args.fast and args.method != "null-text":
         raise CliError(f"--fast is for --method null-text; --method {args.method} has no inner loop to speed up")
@@ -100,6 +101,7 @@ def run(args) -> dict:
         model = load(args)  # 2. then the model, and the checks that need it
         check_prompt(model, args.prompt)
         image = fit_to_model(img, model.image_size, args.image).to(model.device)  # (1, 3, S, S)
+        say_if_outside(model, image, [args.image], note)  # a photo on the embedded model: one note
         start = time.perf_counter()
         result = run_method(model, image, config, args)  # 3. the work (the methods check steps and w once)
         recon = reconstruct(model, result, progress=progress_bars(args))  # (1, 3, S, S)

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import args as a
 from .common import IMAGE_RULES, MIN_SIDE_TEXT, add_model_arguments, check_prompt, check_steps, fit_to_model, \
-    load, open_rgb, progress_bars, save_png
+    load, note, open_rgb, progress_bars, save_png
 from .outputs import StagedOutputs
 
 FIELDS = ("steps", "w", "psnr_db", "final_drift", "max_drift")
@@ -58,6 +58,7 @@ def grid(table: list[dict], key: str, steps: list[int], weights: list[float]) ->
 def run(args) -> list[dict]:
     from .. import viz
     from ..sweeps import sweep
+    from ..world_fit import say_if_outside
 
     img = open_rgb(args.image)
     steps, weights = sorted(args.steps), sorted(args.guidance)
@@ -67,6 +68,7 @@ def run(args) -> list[dict]:
             check_steps(model, s)
         check_prompt(model, args.prompt)
         image = fit_to_model(img, model.image_size, args.image).to(model.device)  # (1, 3, S, S)
+        say_if_outside(model, image, [args.image], note)  # a photo on the embedded model: one note
         start = time.perf_counter()
         table = rows(sweep(model, image, args.prompt, steps, weights, progress=progress_bars(args)), steps, weights)
         with open(out.path("sweep.csv"), "w", newline="") as f:
