@@ -47,8 +47,9 @@ def embedded_model(device: str):
 
 def fast_run(model, latents, emb_cond, args, early_stop_eps=None, **options):
     """A closure running the fast loop with ``options`` (a fresh runner: recordings happen inside the timing)."""
-    return lambda: fast_optimize_nulls(model, latents, emb_cond, num_inner_steps=args.inner,
-                                       early_stop_eps=early_stop_eps, progress=False, **options)
+    return lambda: fast_optimize_nulls(model, latents, emb_cond, num_steps=len(latents) - 1,
+                                       num_inner_steps=args.inner, early_stop_eps=early_stop_eps, progress=False,
+                                       **options)
 
 
 def restoring_layout(model, fn):
@@ -70,7 +71,7 @@ CPU_TARGET_S = 30.0
 
 def reference_rows(model, latents, emb_cond, args) -> list:
     """(name, closure, note) of the official loop as it runs and of nti_edu's readable loop."""
-    kw = dict(num_inner_steps=args.inner, early_stop_eps=None, progress=False)
+    kw = dict(num_steps=len(latents) - 1, num_inner_steps=args.inner, early_stop_eps=None, progress=False)
     return [(REFERENCE, lambda: official_loop(model, latents, emb_cond, early_stop_eps=None, num_inner_steps=args.inner),
              "fp32, trainable UNet weights, loss.item() every iteration"),
             (READABLE, lambda: optimize_nulls(model, latents, emb_cond, **kw), "fp32, frozen weights, one sync per iteration")]
@@ -299,7 +300,7 @@ def defaults(device: str) -> dict:
 
 def early_stop_rows(model, latents, emb_cond, args, device: str) -> list[str]:
     """The readable and fast loops with the official early stop (it bites on a trained model only)."""
-    kw = dict(num_inner_steps=args.inner, early_stop_eps=1e-5, progress=False)
+    kw = dict(num_steps=len(latents) - 1, num_inner_steps=args.inner, early_stop_eps=1e-5, progress=False)
     (_, plain), wall_plain, cpu_plain, _ = timed(lambda: optimize_nulls(model, latents, emb_cond, **kw), device)
     (_, fast), wall_fast, cpu_fast, _ = timed(fast_run(model, latents, emb_cond, args, early_stop_eps=1e-5,
                                                        **defaults(device)), device)
