@@ -54,7 +54,8 @@ def test_mask_quality():
     keep[0, :, 2:6, 2:6] = 1  # exactly the object
     keep[1, :, 2:6, 2:8] = 1  # all of it and 8 pixels more
     q = mask_quality(keep, regions)
-    assert torch.equal(q["covered"], torch.tensor([1.0, 1.0])) and torch.equal(q["precision"], torch.tensor([1.0, 2 / 3]))
+    assert torch.equal(q["covered"], torch.tensor([1.0, 1.0]))
+    assert torch.equal(q["precision"], torch.tensor([1.0, 2 / 3]))
 
 
 def test_settings_per_kind():
@@ -76,9 +77,10 @@ def test_the_controller_comes_from_the_library(model):
                                                                                               "add sunglasses")}
     swap = E.controller(model.tokenizer, cases["shape swap"], STEPS, E.P2PSetting(0.4, 0.4, 0.3, 1.5))
     assert type(swap) is WordSwap and isinstance(swap.local_blend, LocalBlend) and swap.local_blend.scale == "max"
-    refine = E.controller(model.tokenizer, cases["add sunglasses"], STEPS, E.P2PSetting(0.8, 0.4, None, blend_scale="range"))
+    refine = E.controller(model.tokenizer, cases["add sunglasses"], STEPS, E.P2PSetting(0.8, 0.4, None))
     assert type(refine) is Refine and refine.local_blend is None
-    assert E.P2PSetting(0.8, 0.4, 0.6, blend_scale="range").label().endswith("local blend 0.6 (min-max maps), target w 7.5")
+    label = E.P2PSetting(0.8, 0.4, 0.6, blend_scale="range").label()
+    assert label.endswith("local blend 0.6 (min-max maps), target w 7.5")
 
 
 @pytest.mark.full

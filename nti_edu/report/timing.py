@@ -3,7 +3,8 @@
 ``Runs`` keeps every configuration's timings (each repeat) and its first result, and skips a run whose
 estimate would not fit the ``Budget`` left, so that a device call of fixed length ends with its most
 important rows measured. ``Bench`` runs rows phase by phase, the UNet's weights
-in each phase's dtype. ``cpu_timings``: the embedded model's per-call cost. ``loss_difference`` compares two runs' loss curves (the same algorithm agrees).
+in each phase's dtype. ``cpu_timings``: the embedded model's per-call cost. ``loss_difference`` compares
+two runs' loss curves (the same algorithm agrees).
 """
 from __future__ import annotations
 
