@@ -67,15 +67,18 @@ def loss_fn(logits: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) ->
 
 
 def train(out: str | Path, steps: int = 4000, batch_size: int = 64, seed: int = 0, lr: float = 3e-3,
-          new_kinds: float = 0.0) -> Path:
+          new_kinds: float = 0.0, init_from: str | Path | None = None) -> Path:
     """Train from scratch on fresh world images; save ``model.safetensors`` and ``config.json`` in ``out``.
 
     ``new_kinds`` > 0: the grown evaluator, on batches with that share of issue 37's scenes.
+    ``init_from``: an evaluator folder to start from instead (``warm_start_net``).
     """
     torch.manual_seed(seed)
     gen, rng = torch.Generator().manual_seed(seed), np.random.default_rng(seed)
     architecture = {"width": 32, "hidden": 128} | ({"grown": True} if new_kinds > 0 else {})
     net = AttributeNet(**architecture).to(memory_format=torch.channels_last)  # faster convolutions on CPU
+    if init_from is not None:
+        warm_start_net(net, load_evaluator(init_from).net)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     start, bar = time.time(), tqdm(range(steps), desc="evaluator")
@@ -90,8 +93,22 @@ def train(out: str | Path, steps: int = 4000, batch_size: int = 64, seed: int = 
         schedule.step()
         bar.set_postfix(loss=f"{loss.item():.4f}")
     record = {"steps": steps, "batch_size": batch_size, "seed": seed, "lr": lr, "minutes": (time.time() - start) / 60}
-    record |= {"new_kinds": new_kinds} if new_kinds > 0 else {}
+    record |= ({"new_kinds": new_kinds} if new_kinds > 0 else {}) | ({"init_from": str(init_from)} if init_from else {})
     return save(net, Path(out), {"architecture": architecture, "training": record})
+
+
+@torch.no_grad()
+def warm_start_net(net: AttributeNet, trained: AttributeNet) -> None:
+    """Copy ``trained``'s weights into ``net`` (issue 37: today's evaluator into a grown one): every layer
+    as it is, a head with more classes in its first rows (the grown kind head: shape, face, then animal);
+    heads ``trained`` lacks keep their fresh initialisation."""
+    state = net.state_dict()
+    for name, value in trained.state_dict().items():
+        if value.ndim == 0:  # BatchNorm's num_batches_tracked
+            state[name].copy_(value)
+        else:
+            state[name][:len(value)] = value  # a head's (n_old, hidden) weights and (n_old,) bias: the first rows
+    net.load_state_dict(state)
 
 
 def save(net: AttributeNet, out: Path, config: dict) -> Path:
@@ -132,17 +149,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--train", action="store_true", help="train from scratch and save the weights")
     parser.add_argument("--evaluate", action="store_true", help="measure accuracy on held-out images")
     parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--lr", type=float, default=3e-3, help="the one-cycle schedule's peak")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-eval", type=int, default=1000, help="held-out images for --evaluate")
     parser.add_argument("--out", type=Path, default=ASSET_DIR)
+    parser.add_argument("--init-from", type=Path, default=None, help="start from this evaluator folder's weights")
     parser.add_argument("--new-kinds", type=float, default=0.0,
                         help="share of issue 37's scenes (animals, paintings): trains the grown evaluator")
     args = parser.parse_args(argv)
     if not (args.train or args.evaluate):
         parser.error("give --train and/or --evaluate")
     if args.train:
-        train(args.out, steps=args.steps, batch_size=args.batch_size, seed=args.seed, new_kinds=args.new_kinds)
+        train(args.out, steps=args.steps, batch_size=args.batch_size, seed=args.seed, new_kinds=args.new_kinds,
+              init_from=args.init_from, lr=args.lr)
     if args.evaluate:
         result = report(load_evaluator(args.out), n=args.n_eval)
         if args.new_kinds > 0:  # the grown evaluator: today's held-out images, then issue 37's alone

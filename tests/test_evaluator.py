@@ -125,3 +125,17 @@ def test_the_grown_evaluator_labels_and_decodes_animals_and_paintings():
         logp["hat"][GROWN_HEADS["hat"].index("red")] = -1.0  # a hat would break the painted portrait's rule
         logp["style"][0 if scene is dog else 1] = 0.0
         assert decode(logp) == scene
+
+
+def test_a_grown_evaluator_warm_started_from_todays_reads_as_it_did():
+    """Issue 37: --init-from copies the shipped evaluator into the grown heads; its old logits are unchanged."""
+    from nti_edu.evaluator import AttributeNet
+    from nti_edu.evaluator_train import warm_start_net
+
+    old = load_evaluator().net
+    grown = AttributeNet(grown=True).eval()
+    warm_start_net(grown, old)
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        before, after = old(images), grown(images)
+    assert torch.allclose(after["kind"][:, :2], before["kind"]) and torch.allclose(after["hat"], before["hat"])
