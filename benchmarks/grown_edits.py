@@ -2,6 +2,7 @@
 
     python benchmarks/grown_edits.py --model runs/i37_run1_model --evaluator runs/i37_evaluator
     python benchmarks/grown_edits.py --layout          # the layout threshold's pairs of drawings only
+    python benchmarks/grown_edits.py --fidelity 40     # does the model draw what grown prompts say? (w 7.5, 50 steps)
 
 As benchmarks/null_text_report.py measures the four edits: null-text inversion (w 7.5, 50 steps, the
 official 10 inner steps), then Prompt-to-Prompt (word swap for the animal, refinement for the style);
@@ -28,7 +29,9 @@ from nti_edu.models import load_model
 from nti_edu.null_text import null_text_inversion
 from nti_edu.p2p import LocalBlend, Refine, WordSwap
 from nti_edu.paste_back import keep_mask, paste_back
-from nti_edu.world import GROWN_EDIT_KINDS, REFINEMENT, heldout_seeds, random_edit, render_edit, train_seeds
+from nti_edu.sampling import generate
+from nti_edu.world import (GROWN_EDIT_KINDS, REFINEMENT, heldout_seeds, make_batch, random_edit, render_edit,
+                           train_seeds)
 
 W = 7.5
 NULL_TEXT = {"num_inner_steps": 10, "early_stop_eps": 1e-5}
@@ -143,6 +146,20 @@ def layout_pairs(n: int = 200) -> dict:
             "percentiles": [0, 5, 50, 95, 100], "threshold": LAYOUT_THRESHOLD}
 
 
+def fidelity(model, evaluator, n: int, steps: int) -> dict:
+    """Generate from n held-out grown prompts (animals and painted portraits, w 7.5); the share the grown evaluator
+    reads right, in all and per attribute, and the same for the drawings themselves (the evaluator's ceiling)."""
+    images, prompts, _, _ = make_batch(heldout_seeds(n, SEED_OFFSET + 10_000), new_kinds=1.0)  # (n, 3, 64, 64)
+    generated = generate(model, prompts, num_steps=steps, w=W, seed=0)  # (n, 3, 64, 64)
+    out = {}
+    for name, x in (("generated", generated), ("drawn", images)):
+        judged = evaluator.judge(x, prompts)
+        names = sorted({k for j in judged for k in j})
+        out[name] = {"all": float(np.mean([all(j.values()) for j in judged]))} | {
+            k: round(float(np.mean([j[k] for j in judged if k in j])), 3) for k in names}
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="runs/i37_run1_model", help="a grown model folder (python -m nti_edu.train "
@@ -153,6 +170,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--kinds", nargs="*", default=list(GROWN_EDIT_KINDS))
     p.add_argument("--layout", action="store_true", help="only the layout threshold's pairs of drawings")
+    p.add_argument("--fidelity", type=int, default=0, help="only this many held-out grown prompts' generations")
     p.add_argument("--out", type=Path, default=Path("runs/grown_edits.json"))
     args = p.parse_args(argv)
     if args.layout:
@@ -160,6 +178,9 @@ def main(argv=None):
         return
     torch.manual_seed(0)
     model, evaluator = load_model(args.model), load_evaluator(args.evaluator)
+    if args.fidelity:
+        print(json.dumps(fidelity(model, evaluator, args.fidelity, args.steps), indent=2))
+        return
     results, start = {}, time.time()
     for kind in args.kinds:
         results[kind] = measure_kind(model, evaluator, kind, args.n_tune, args.n, args.steps)
