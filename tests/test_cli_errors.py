@@ -155,15 +155,18 @@ def test_prompt_too_long(world_model_dir, image_file, tmp_path, capsys):
     assert code == 2 and "has 18 tokens" in line and "allows at most 16" in line
 
 
-@pytest.mark.parametrize("steps, message", [
-    ("0", "num_steps must be an integer from 1 to 100"), ("-3", "num_steps must be an integer from 1 to 100"),
-    ("ten", "expected a whole number"), ("2.5", "expected a whole number"),
+@pytest.mark.parametrize("method, steps, message", [
+    ("ddim", "0", "num_steps must be an integer from 1 to 999"), ("ddim", "-3", "num_steps must be an integer from 1"),
+    ("null-text", "0", "so num_steps must be an integer from 1 to 100 (at most 100 steps), got 0 (see `nti-edu"),
+    ("ddim", "ten", "--steps: expected a whole number"), ("ddim", "2.5", "--steps: expected a whole number"),
 ])
-def test_bad_step_counts_are_usage_errors(tiny_model_dir, image_file, tmp_path, capsys, steps, message):
+def test_bad_step_counts_are_usage_errors(tiny_model_dir, image_file, tmp_path, capsys, method, steps, message):
+    """Parsed by the command line, checked once by the library (the method's own check, or NullTextConfig)."""
     argv = invert_args(tiny_model_dir, image_file, tmp_path / "out")
-    argv[argv.index("--steps") + 1] = steps
+    argv[argv.index("--steps") + 1], argv[argv.index("--method") + 1] = steps, method
     code, line = run(capsys, argv)
-    assert code == 2 and "--steps" in line and message in line and "--help" in line
+    assert code == 2 and message in line
+    assert_nothing_written(tmp_path / "out")
 
 
 @pytest.mark.parametrize("method, steps, message", [
@@ -186,9 +189,12 @@ def test_fast_is_for_null_text_only(tiny_model_dir, image_file, tmp_path, capsys
 
 @pytest.mark.parametrize("w", ["-1", "nan", "inf", "-inf"])
 def test_bad_guidance(tiny_model_dir, image_file, tmp_path, capsys, w):
-    code, line = run(capsys, invert_args(tiny_model_dir, image_file, tmp_path / "out", f"--guidance={w}"))
-    assert code == 2 and "--guidance" in line and "guidance weight w must be a finite number >= 0" in line
-    assert_nothing_written(tmp_path / "out")
+    for method in ("ddim", "null-text"):  # checked by the method, or by NullTextConfig before the model loads
+        argv = invert_args(tiny_model_dir, image_file, tmp_path / "out", f"--guidance={w}")
+        argv[argv.index("--method") + 1] = method
+        code, line = run(capsys, argv)
+        assert code == 2 and "guidance weight w must be a finite number >= 0" in line
+        assert_nothing_written(tmp_path / "out")
 
 
 def test_guidance_that_is_no_number(tiny_model_dir, image_file, tmp_path, capsys):

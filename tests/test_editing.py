@@ -73,8 +73,10 @@ def test_controlled_source_branch_retraces_the_reconstruction(model64, nti64):
 
 def test_word_swap_injects_the_source_maps_into_the_target_branch(model64, nti64):
     """Prompt-to-Prompt's word swap (Hertz et al. 2023, sec. 3.2), layer by layer in the UNet: inside the
-    cross-attention window (the first int(0.5 N) steps) the target's conditional maps are the source's (same
-    token positions: the mapper is the identity); after it, the target's own; the other rows never change."""
+    cross-attention window (the first int(0.6 (N + 1)) steps, the official code's fractions of N + 1) the target's
+    conditional maps are the source's, carried to the target's tokens by the mapper (this tokenizer spells "red"
+    in 3 tokens and "blue" in 4: each blue token gets a quarter of red's); after it, the target's own; the null
+    rows and the source's never change."""
     seen = []
 
     class Recording(WordSwap):
@@ -85,13 +87,14 @@ def test_word_swap_injects_the_source_maps_into_the_target_branch(model64, nti64
                 seen.append((self.step, before, after.view(4, heads, *probs.shape[1:]).clone()))
             return after
 
-    swap = Recording(model64.tokenizer, SOURCE, "a blue circle", N, cross_replace_steps=0.5, self_replace_steps=0.0)
+    swap = Recording(model64.tokenizer, SOURCE, "a blue circle", N, cross_replace_steps=0.6, self_replace_steps=0.0)
     edit_latents(model64, nti64, "a blue circle", controller=swap)
     assert sorted({step for step, _, _ in seen}) == list(range(N))
     for step, before, after in seen:
         assert torch.equal(after[:3], before[:3])
-        expected = before[2] if step < int(0.5 * N) else before[3]  # injected inside the window, own maps after
-        assert torch.equal(after[3], expected), step
+        mapped = torch.einsum("hpw,wn->hpn", before[2], swap.mapper.to(before[2]))  # source maps on target tokens
+        expected = mapped if step < int(0.6 * (N + 1)) else before[3]  # inside the window (3 steps, not int(0.6 N) = 2)
+        assert (after[3] - expected).abs().max() <= 1e-12, step
         assert not torch.equal(before[2], before[3])  # the two prompts' maps differ, so the check can tell
 
 
