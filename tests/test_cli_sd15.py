@@ -16,6 +16,8 @@ from nti_edu.reconstruction import reconstruct
 from nti_edu.storage import load_result
 from nti_edu.testing.notebooks import PROMPTS, write_photo
 
+pytestmark = pytest.mark.full  # the stand-in at 512x512: minutes on 2 cores
+
 SOURCE, SWAPPED = PROMPTS[0]  # "a cat sitting next to a mirror" -> "... a tiger ..."
 REFINED = "a cat sitting next to a mirror, watercolour painting"  # "watercolour" is two CLIP tokens
 

@@ -120,6 +120,7 @@ def test_everyone_stopping_at_once_ends_each_inner_loop_after_one_iteration(mode
     assert emb <= 1e-9 and loss <= 1e-12
 
 
+@pytest.mark.full  # quality checks (whole inversions, every option): minutes on 2 cores
 @pytest.mark.parametrize("options, max_loss_difference, max_psnr_difference", [
     (dict(), 1e-4, 0.01), (dict(channels_last=True), 1e-4, 0.01), (dict(precision="bf16"), 0.1, 0.2)])
 def test_float32_and_bf16_agree_with_the_plain_float32_loop(tiny_model, options, max_loss_difference,
@@ -216,6 +217,7 @@ def test_autocast_only_lowers_a_float32_model(tiny_model):
         fast_null_text_inversion(half, images(half, 1), PROMPTS[0], precision="fp32", progress=False)
 
 
+@pytest.mark.full  # quality checks (whole inversions, every option): minutes on 2 cores
 def test_embedded_model_fast_path_within_0_2_db_of_the_plain_loop():
     from nti_edu.models import load_model
     from nti_edu.world import heldout_seeds, make_batch

@@ -3,8 +3,8 @@ set as a learner sets them (one local file, one http://127.0.0.1 URL served by t
 through ``NTI_EDU_MODEL``, no outside network; every cell runs, every cell that calls ``plt.show()`` shows a figure,
 and each dashboard draws after being driven (nti_edu.testing.notebooks holds the machinery).
 
-Models: the SD-1.5 stand-in (SD 1.5's blocks and real CLIP tokenizer, 512x512 images, small widths), every notebook;
-a tiny random SD (32x32) in float16 and bfloat16, on the notebook with the most to go wrong in half precision
+Models: the SD-1.5 stand-in (SD 1.5's blocks and real CLIP tokenizer, 512x512 images, small widths), every notebook
+(the full tier: ``--full``); a tiny random SD (32x32) in float16 (the quick tier's SD-branch notebook) and bfloat16, on the notebook with the most to go wrong in half precision
 (null-text inversion and its dashboard), as the GPU session runs the stand-in at real widths.
 """
 from __future__ import annotations
@@ -22,17 +22,15 @@ def user_images(tmp_path_factory):
         yield images
 
 
-FULL = {"07_why_null_text"}  # minutes on the stand-in: every ablation, its edits and SDEdit (issue 36)
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.full) if n in FULL else n for n in notebooks.NAMES])
+@pytest.mark.full  # minutes each at 512x512 on 2 cores (07: every ablation, its edits and SDEdit)
+@pytest.mark.parametrize("name", notebooks.NAMES)
 def test_sd_branch_on_the_sd15_standin(name, sd15_standin_dir, user_images):
     nb, _, problems = notebooks.run(name, sd15_standin_dir, user_images)
     assert problems == []
     assert "on cpu in float32; images 512x512, latents (4, 64, 64)" in notebooks.printed(nb)
 
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("dtype", ["float16", pytest.param("bfloat16", marks=pytest.mark.full)])
 def test_null_text_notebook_in_half_precision(dtype, tiny_model_dir, user_images):
     nb, _, problems = notebooks.run("04_null_text_inversion", tiny_model_dir, user_images, dtype=dtype)
     assert problems == []
