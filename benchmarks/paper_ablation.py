@@ -29,7 +29,7 @@ def write(args, cases, bounds, curves, edits, sd, seconds) -> None:
              f"`python benchmarks/paper_ablation.py --n {args.n} --steps {args.steps} --budgets "
              f"{' '.join(map(str, args.budgets))} --strengths {' '.join(map(str, args.strengths))}`: "
              f"{len(cases['edits'])} held-out scenes ({args.n} each of {', '.join(pa.EDITS)}), {args.steps} DDIM "
-             f"steps, w = {pa.W}, early stop off; {seconds:.0f} s in all on this machine.", "",
+             f"steps, w = {pa.W}, early stop off; {seconds:.0f} s in all on this machine. {args.note}".rstrip(), "",
              "![figure](paper_ablation.png)", "", "Reconstruction (mean PSNR, dB) by inner iterations per step N:", ""]
     lines += table(["variant"] + [f"N = {n}" for n in args.budgets] + ["seconds at the largest N"],
                    [[name] + [f"{r['psnr']:.2f}" for r in rows] + [f"{rows[-1]['seconds']:.0f}"]
@@ -40,6 +40,11 @@ def write(args, cases, bounds, curves, edits, sd, seconds) -> None:
     lines += table(["variant", "P2P success", "P2P kept (dB)", "resample success", "resample kept (dB)"],
                    [[name, f"{e['p2p']['success']:.0f}%", f"{e['p2p']['kept']:.2f}", f"{e['resample']['success']:.0f}%",
                      f"{e['resample']['kept']:.2f}"] for name, e in edits.items()])
+    lines += ["", "What the paper claims (sec. 4) and what this run shows:", ""] + pa.findings(curves, edits)
+    lines += ["", f"With {len(cases['edits'])} scenes one edit is {100 / len(cases['edits']):.1f} points of success: "
+              "read the success columns as counts. Every variant starts from the same DDIM pivots and x_T except "
+              "the random pivot (x_T is z_0 noised) and textual inversion without a pivot (x_T inverted with its "
+              "tuned C); the kept-region PSNR of an edit is bounded by its reconstruction."]
     lines += ["", "SDEdit (no inversion) over its strength t0: reconstruction with the source prompt, edit with the "
               "target prompt (target w 1.5):", ""]
     lines += table(["t0", "reconstruction PSNR", "edit success", "edit kept (dB)"],
@@ -53,6 +58,7 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--budgets", type=int, nargs="+", default=[1, 2, 5, 10])
     parser.add_argument("--strengths", type=float, nargs="+", default=[0.3, 0.5, 0.7, 0.9])
+    parser.add_argument("--note", default="", help="a sentence about the run for the report (e.g. the machine's load)")
     args = parser.parse_args()
     start, model, evaluator = time.perf_counter(), load_model("embedded"), load_evaluator()
     cases = pa.scenes(args.n)

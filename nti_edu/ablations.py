@@ -29,15 +29,16 @@ from .ddim import ddim_step
 from .guidance import check_guidance, guided_eps
 from .inversion import ddim_invert
 from .models.prompts import as_prompt_list
-from .null_text import (NullTextConfig, PerImageAdam, at_least_float32, check_finite, check_pivots, loss_scale, make_config,
-                        null_text_result, optimize_nulls, pivots, tune_null)
+from .null_text import (NullTextConfig, PerImageAdam, at_least_float32, check_finite, check_pivots, loss_scale,
+                        make_config, null_text_result, optimize_nulls, pivots, tune_null)
 from .result import InversionResult
 from .schedule import Step
 from .trajectory import guided_trajectory
 
 
 def noised(x_0: torch.Tensor, eps: torch.Tensor, alpha_bar_t) -> torch.Tensor:
-    """q(z_t | z_0) sampled with the given noise (Ho et al. 2020, eq. 4): sqrt(a) z_0 + sqrt(1 - a) eps, (B, C, h, w)."""
+    """q(z_t | z_0) sampled with the given noise (Ho et al. 2020, eq. 4): sqrt(a) z_0 + sqrt(1 - a) eps, (B, C, h, w)
+    for a = alpha_bar_t."""
     return alpha_bar_t**0.5 * x_0 + (1 - alpha_bar_t) ** 0.5 * eps  # (B, C, h, w)
 
 
