@@ -102,3 +102,25 @@ def direct_with(model, latents, emb_cond, w, *, back_on_pivot=True, sign=1.0, pi
         gaps.append(sign * (latents[step.i + pivot_offset] - x_prev))
         x_t = latents[step.i + 1] if back_on_pivot else x_prev
     return gaps
+
+
+def textual_inversion_with(model, latents, emb_cond, num_inner_steps, w, *, advance_with_prompt=False,
+                           restart_from_prompt=False):
+    """Algorithm 1 with C_t tuned (07, Part 2; ``nti_edu.ablations.optimize_conds``): the tuned C of every step,
+    the advance made with psi(P) instead of the tuned C_t, or each step's tuning restarted from psi(P)."""
+    from .ablations import cond_pivotal_loss
+    from .null_text import NullTextConfig, tune_null
+
+    config = NullTextConfig(num_steps=len(latents) - 1, w=w, num_inner_steps=num_inner_steps)
+    empty = model.null_embedding(emb_cond.shape[0])  # (B, L, D), fixed
+    x_t, emb, conds = latents[0], emb_cond, []
+    for step in model.schedule.steps(config.num_steps):
+        with torch.no_grad():
+            eps_null = model.predict_eps(x_t, step.t, empty)  # (B, C, h, w)
+        start = emb_cond if restart_from_prompt else emb
+        emb, _ = tune_null(model, step, x_t, eps_null, start, latents[step.i + 1], config, loss=cond_pivotal_loss)
+        conds.append(emb)
+        with torch.no_grad():
+            eps_cond = model.predict_eps(x_t, step.t, emb_cond if advance_with_prompt else emb)
+            x_t = ddim_step(x_t, guided_eps(eps_null, eps_cond, w), step.alpha_bar_t, step.alpha_bar_prev)
+    return conds

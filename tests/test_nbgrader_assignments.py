@@ -1,4 +1,4 @@
-"""The six course assignments, released and graded by nbgrader itself (issue 30).
+"""The seven course assignments, released and graded by nbgrader itself (issue 30).
 
 A temporary course directory gets ``assignments/source`` and ``assignments/nbgrader_config.py``;
 ``nbgrader generate_assignment`` makes the student versions (compared with the committed ones in
@@ -83,6 +83,12 @@ WRONG = {
          "emb_null=model.null_embedding(emb_cond.shape[0]))"),
         ("direct-check", "direct-not-back-on-pivot", "direct-answer", "x_t = x_prev + gaps[-1]", "x_t = x_prev"),
     ],
+    "07_why_null_text": [
+        ("cond-loss-check", "cond-loss-swapped-branches", "cond-loss-answer", "guided_eps(eps_null, eps_cond, w)",
+         "guided_eps(eps_cond, eps_null, w)"),
+        ("ti-loop-check", "ti-advance-with-prompt", "ti-loop-answer", "model.predict_eps(x_t, step.t, emb), w)",
+         "model.predict_eps(x_t, step.t, emb_cond), w)"),
+    ],
 }
 CASES = [(name, *case) for name in NAMES for case in WRONG[name]]
 WRONG_CHECK = {(name, cell): check for name in NAMES for check, _, cell, *_ in WRONG[name]}  # answer cell -> check
@@ -100,6 +106,7 @@ DIAGNOSIS = {
     "swap-into-null-target": "null target", "swap-ignores-token-alpha": "token_alpha is ignored",
     "swap-transposed-mapper": "transposed", "blend-reversed": "reversed", "blend-no-union": "union",
     "negative-with-empty-null": "embedding (plain DDIM", "direct-not-back-on-pivot": "drifted x_prev",
+    "cond-loss-swapped-branches": "branches are swapped", "ti-advance-with-prompt": "advance uses psi(P)",
 }
 # correct answers written differently from the solution: each must keep every point of its part
 CORRECT_VARIANTS = {
@@ -148,6 +155,12 @@ WRAPPED = {
         "direct-answer": "def my_direct_corrections(model, latents, emb_cond, w):\n"
                          "    return nti_edu.alternatives.direct_corrections(model, latents, emb_cond, "
                          "model.null_embedding(emb_cond.shape[0]), w)"},
+    "07_why_null_text": {
+        "cond-loss-answer": "def my_cond_pivotal_loss(model, step, x_t, eps_null, emb_cond, pivot, w):\n"
+                            "    return nti_edu.ablations.cond_pivotal_loss(model, step, x_t, eps_null, emb_cond, "
+                            "pivot, w)",
+        "ti-loop-answer": "def my_textual_inversion_pivot(model, latents, emb_cond, num_inner_steps, w):\n"
+                          "    return mistakes.textual_inversion_with(model, latents, emb_cond, num_inner_steps, w)"},
 }
 # numbers copied from the visible curve: the hidden recomputation on another image must fail them
 COPIED = {"02_ddim_inversion": ("ratio-answer", "ratio-check", "def drift_ratio(drift_curve):\n    return {value!r}\n\n\n"
