@@ -139,3 +139,23 @@ def test_a_grown_evaluator_warm_started_from_todays_reads_as_it_did():
     with torch.no_grad():
         before, after = old(images), grown(images)
     assert torch.allclose(after["kind"][:, :2], before["kind"]) and torch.allclose(after["hat"], before["hat"])
+
+
+def test_the_grown_evaluator_candidate_tells_dogs_from_cats_and_paintings_from_drawings():
+    """Issue 37: the new drawings are distinct: the candidate evaluator reads the animal and the style."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from nti_edu.world import edit_scene
+
+    folder = Path(__file__).resolve().parents[1] / "benchmarks" / "candidates" / "evaluator_animals_style"
+    judge = load_evaluator(folder)
+    images, prompts, scenes, _ = make_batch(heldout_seeds(60, 5000), new_kinds=1.0)  # (60, 3, 64, 64)
+    swapped = [edit_scene(s, animal={"dog": "cat", "cat": "dog"}[s.animal]) if s.kind == "animal"
+               else edit_scene(s, style=None) for s in scenes]
+    other = torch.stack([torch.from_numpy(np.asarray(render(s, seed)[0], dtype=np.float32) / 255).permute(2, 0, 1)
+                         for s, seed in zip(swapped, heldout_seeds(60, 5000))])  # (60, 3, 64, 64): seeds' own jitter
+    seen, seen_other = judge.predict(images), judge.predict(other)
+    assert sum(a.animal == s.animal and a.style == s.style for a, s in zip(seen, scenes)) >= 58
+    assert sum(a.animal == s.animal and a.style == s.style for a, s in zip(seen_other, swapped)) >= 58
