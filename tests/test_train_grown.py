@@ -1,8 +1,12 @@
 """Issue 37: warm-starting the shipped text encoder with a grown tokenizer appends rows and keeps the rest."""
+from pathlib import Path
+
 import pytest
 import torch
 
 from nti_edu.train.warm_start import TOKEN_ROWS, grow_token_rows
+
+SHIPPED = Path(__file__).resolve().parents[1] / "nti_edu" / "assets" / "embedded"
 
 
 def test_new_token_rows_are_appended_and_old_ones_kept():
@@ -18,3 +22,19 @@ def test_new_token_rows_are_appended_and_old_ones_kept():
 def test_a_smaller_tokenizer_is_refused():
     with pytest.raises(ValueError, match="--new-kinds"):
         grow_token_rows({TOKEN_ROWS: torch.zeros(45, 4)}, 40, seed=0)
+
+
+@pytest.mark.parametrize("grown", [False, True])
+def test_a_warm_start_loads_the_shipped_text_encoder_itself(grown):
+    """The files keep the text encoder under "text_model." (models/portable.py), which transformers 5's module
+    does not use: a warm start that loaded them with strict=False once started from a random text encoder."""
+    from nti_edu.models import load_model
+    from nti_edu.train.config import TrainConfig
+    from nti_edu.train.warm_start import _load_exported
+    from nti_edu.world import build_tokenizer
+
+    _, text_encoder, _ = _load_exported(SHIPPED, TrainConfig(), build_tokenizer(grown=grown))
+    shipped = load_model("embedded").text_encoder
+    ids = torch.tensor([[2, 4, 20, 28, 13, 6, 34, 12, 24, 4, 9, 7, 3, 0, 0, 0]])  # (1, 16): a large red circle ...
+    with torch.no_grad():
+        assert torch.equal(text_encoder(ids).last_hidden_state, shipped(ids).last_hidden_state.float())

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from ..models.portable import PREFIX
 from .checkpoint import save_checkpoint
 from .diffusion import build_text_and_unet
 from .vae import build_vae, measured_scale
@@ -43,12 +44,23 @@ def _load_exported(model_dir: Path, cfg, tokenizer, vae_from: Path | None = None
                                     f"--vae-from)")
         state = load_file(path)
         if module is text_encoder:
-            state = grow_token_rows(state, len(tokenizer), cfg.seed)
-        module.load_state_dict(state, strict=module is not text_encoder)  # CLIP may omit position_ids
+            state = grow_token_rows(text_encoder_keys(state, module), len(tokenizer), cfg.seed)
+        missing, unexpected = module.load_state_dict(state, strict=False)
+        if unexpected or [k for k in missing if not k.endswith("position_ids")]:  # CLIP may omit position_ids
+            raise ValueError(f"{path} does not fit the run's {type(module).__name__}: missing {missing[:3]}, "
+                             f"unexpected {unexpected[:3]}")
     return vae, text_encoder, unet
 
 
-TOKEN_ROWS = "text_model.embeddings.token_embedding.weight"
+def text_encoder_keys(state: dict, text_encoder) -> dict:
+    """The saved text encoder's weights under the module's own key names: files keep them under "text_model."
+    (models/portable.py), which transformers 5's CLIPTextModel does not use in its own state dict."""
+    if any(k.startswith(PREFIX) for k in text_encoder.state_dict()):
+        return state
+    return {k.removeprefix(PREFIX): v for k, v in state.items()}
+
+
+TOKEN_ROWS = "embeddings.token_embedding.weight"  # after text_encoder_keys (transformers 5); 4 adds PREFIX
 
 
 def grow_token_rows(state: dict, n_tokens: int, seed: int) -> dict:
@@ -57,13 +69,14 @@ def grow_token_rows(state: dict, n_tokens: int, seed: int) -> dict:
     A new row starts as the mean of the old ones plus noise of their per-dimension spread times 0.5: an
     ordinary word to the encoder, and yet distinct, so that the new words can learn apart.
     """
-    old = state[TOKEN_ROWS]  # (V_old, D)
+    key = next(k for k in state if k.endswith(TOKEN_ROWS))
+    old = state[key]  # (V_old, D)
     if n_tokens < old.shape[0]:
         raise ValueError(f"the tokenizer has {n_tokens} tokens but the exported text encoder {old.shape[0]}: "
                          f"train a grown model with --new-kinds > 0")
     noise = torch.randn(n_tokens - old.shape[0], old.shape[1], generator=torch.Generator().manual_seed(seed))
     new = old.mean(0) + 0.5 * old.std(0) * noise  # (V_new - V_old, D)
-    return state | {TOKEN_ROWS: torch.cat([old, new.to(old.dtype)])}  # (V_new, D)
+    return state | {key: torch.cat([old, new.to(old.dtype)])}  # (V_new, D)
 
 
 def _fresh_optimizer_state(modules: dict) -> dict:
