@@ -121,12 +121,13 @@ def summary(out: dict) -> dict:
             "layout_mean": round(float(out["layout"].mean()), 3)}
 
 
-def measure_kind(model, evaluator, kind: str, n_tune: int, n: int, steps: int) -> dict:
+def measure_kind(model, evaluator, kind: str, n_tune: int, n: int, steps: int, max_settings: int = 0) -> dict:
     """Choose the setting on n_tune training scenes (most successes, ties: mean PSNR outside or layout), then
     measure it on n held-out scenes."""
     tune = cases(kind, n_tune, heldout=False)
     result = invert(model, tune, steps)
-    rows = [(s, run_edits(model, evaluator, tune, result, steps, s)) for s in SETTINGS[kind]]
+    settings = SETTINGS[kind][:max_settings] if max_settings else SETTINGS[kind]
+    rows = [(s, run_edits(model, evaluator, tune, result, steps, s)) for s in settings]
     best = max(rows, key=lambda r: (r[1]["success"].sum().item(), r[1]["outside_db"].mean().item(),
                                     r[1]["layout"].mean().item()))[0]
     held = cases(kind, n, heldout=True)
@@ -169,6 +170,7 @@ def main(argv=None):
     p.add_argument("--n", type=int, default=25, help="held-out scenes per kind")
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--kinds", nargs="*", default=list(GROWN_EDIT_KINDS))
+    p.add_argument("--max-settings", type=int, default=0, help="try only the first K settings (0: all)")
     p.add_argument("--layout", action="store_true", help="only the layout threshold's pairs of drawings")
     p.add_argument("--fidelity", type=int, default=0, help="only this many held-out grown prompts' generations")
     p.add_argument("--out", type=Path, default=Path("runs/grown_edits.json"))
@@ -183,7 +185,7 @@ def main(argv=None):
         return
     results, start = {}, time.time()
     for kind in args.kinds:
-        results[kind] = measure_kind(model, evaluator, kind, args.n_tune, args.n, args.steps)
+        results[kind] = measure_kind(model, evaluator, kind, args.n_tune, args.n, args.steps, args.max_settings)
         torch.save(results[kind].pop("images"), args.out.with_suffix(f".{kind.replace(' ', '_')}.pt"))
         results[kind].pop("cases")
         print(json.dumps({kind: results[kind]}, indent=2), flush=True)
