@@ -55,7 +55,7 @@ _NAME = r"([\w-]+/[\w.-]+?)"
 REPO_LINKS = [re.compile(pattern.format(name=_NAME)) for pattern in (
     r"colab\.research\.google\.com/github/{name}/blob/",
     r"git\+https://github\.com/{name}(?=[@\"\\\s]|$)",
-    r"git clone https://github\.com/{name}(?=[\s.]|$)",
+    r"git clone [^\n]*?https://github\.com/{name}(?=[\s.]|$)",
     r"https://github\.com/{name}/blob/\w+/(?:notebooks|assignments)/")]
 
 
