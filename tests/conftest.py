@@ -36,6 +36,21 @@ def model64(tiny_model):
 
 
 @pytest.fixture(scope="session")
+def disc_png(tmp_path_factory):
+    """A 32x32 RGB test image file (the tiny model's side): a red disc on a blue background."""
+    import numpy as np
+    from PIL import Image
+
+    y, x = np.mgrid[:32, :32]
+    arr = np.zeros((32, 32, 3), np.uint8)
+    arr[...] = (40, 80, 225)
+    arr[(x - 16) ** 2 + (y - 16) ** 2 < 81] = (220, 30, 30)
+    path = tmp_path_factory.mktemp("img") / "disc.png"
+    Image.fromarray(arr).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def clip_tokenizer_dir():
     """Stable Diffusion 1.x's real CLIP tokenizer folder, built once from open_clip's merges (nti_edu.testing)."""
     from nti_edu.testing.clip_tokenizer import built_tokenizer_dir

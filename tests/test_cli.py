@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -26,28 +25,15 @@ from nti_edu.reconstruction import reconstruct
 PROMPT = "a red circle"
 
 
-
-@pytest.fixture(scope="module")
-def image_file(tmp_path_factory):
-    """A 32x32 RGB test image (the tiny model's side): a red disc on a blue background."""
-    y, x = np.mgrid[:32, :32]
-    arr = np.zeros((32, 32, 3), np.uint8)
-    arr[...] = (40, 80, 225)
-    arr[(x - 16) ** 2 + (y - 16) ** 2 < 81] = (220, 30, 30)
-    path = tmp_path_factory.mktemp("img") / "disc.png"
-    Image.fromarray(arr).save(path)
-    return path
-
-
 def read_png(path) -> torch.Tensor:
     return pil_to_tensor(Image.open(path))  # (1, 3, H, W)
 
 
 @pytest.fixture(scope="module")
-def inverted(tiny_model_dir, image_file, tmp_path_factory):
+def inverted(tiny_model_dir, disc_png, tmp_path_factory):
     """A null-text inversion written by ``nti-edu invert`` (4 steps, 2 inner iterations)."""
     out = tmp_path_factory.mktemp("inv") / "nti"
-    code = main(["invert", str(image_file), "--prompt", PROMPT, "--model", str(tiny_model_dir),
+    code = main(["invert", str(disc_png), "--prompt", PROMPT, "--model", str(tiny_model_dir),
                  "--steps", "4", "--inner-steps", "2", "--out", str(out), "-q"])
     assert code == 0
     return out
@@ -67,7 +53,7 @@ def test_help_documents_the_image_rule(capsys):
     assert "composited over white" in text and "16-bit" in text and "centred square" in text
 
 
-def test_invert_writes_a_consistent_result(tiny_model_dir, image_file, inverted, no_network):
+def test_invert_writes_a_consistent_result(tiny_model_dir, disc_png, inverted, no_network):
     files = sorted(p.name for p in inverted.iterdir())
     assert files == ["input.png", "inversion.json", "inversion.safetensors", "metrics.json", "reconstruction.png"]
     metrics = json.loads((inverted / "metrics.json").read_text())
@@ -75,17 +61,17 @@ def test_invert_writes_a_consistent_result(tiny_model_dir, image_file, inverted,
     result = load_result(inverted, model)
     assert result.method == "null-text" and result.num_steps == 4 and result.w == 7.5 and len(result.emb_null) == 4
     image = read_png(inverted / "input.png")
-    assert torch.equal(image, read_png(image_file))  # 32x32 already: used as it is
+    assert torch.equal(image, read_png(disc_png))  # 32x32 already: used as it is
     recon = reconstruct(model, result)  # (1, 3, 32, 32)
     assert metrics["psnr_db"] == pytest.approx(psnr(recon, image).item(), abs=1e-3)
     assert torch.equal(read_png(inverted / "reconstruction.png"), pil_to_tensor(tensor_to_pil(recon)))
 
 
-def test_invert_fast_is_the_same_inversion(tiny_model_dir, image_file, inverted, tmp_path):
+def test_invert_fast_is_the_same_inversion(tiny_model_dir, disc_png, inverted, tmp_path):
     """--fast runs nti_edu.fast's path: the same algorithm, so the same losses and reconstruction (up to
     float32 rounding), and the saved settings say which path ran."""
     out = tmp_path / "fast"
-    assert main(["invert", str(image_file), "--prompt", PROMPT, "--model", str(tiny_model_dir),
+    assert main(["invert", str(disc_png), "--prompt", PROMPT, "--model", str(tiny_model_dir),
                  "--steps", "4", "--inner-steps", "2", "--out", str(out), "-q", "--fast"]) == 0
     fast, plain = (json.loads((d / "metrics.json").read_text()) for d in (out, inverted))
     assert fast["fast"] is True and plain["fast"] is False
@@ -97,22 +83,22 @@ def test_invert_fast_is_the_same_inversion(tiny_model_dir, image_file, inverted,
         assert mine == pytest.approx(theirs, rel=1e-3)
 
 
-def test_invert_is_offline(tiny_model_dir, image_file, tmp_path, no_network):
+def test_invert_is_offline(tiny_model_dir, disc_png, tmp_path, no_network):
     with pytest.raises(NetworkBlocked):  # the fixture does block
         socket.create_connection(("example.com", 80))
     out = tmp_path / "ddim"
-    assert main(["invert", str(image_file), "--prompt", PROMPT, "--model", str(tiny_model_dir), "--method", "ddim",
+    assert main(["invert", str(disc_png), "--prompt", PROMPT, "--model", str(tiny_model_dir), "--method", "ddim",
                  "--steps", "3", "--guidance", "1", "--out", str(out), "-q"]) == 0
     assert json.loads((out / "metrics.json").read_text())["method"] == "ddim"
 
 
-def test_direct_inversion_reconstructs_up_to_the_vae(tiny_model_dir, image_file, tmp_path):
+def test_direct_inversion_reconstructs_up_to_the_vae(tiny_model_dir, disc_png, tmp_path):
     """Direct inversion retraces the pivots exactly, so its PSNR is the VAE round trip's."""
     out = tmp_path / "direct"
-    assert main(["invert", str(image_file), "--prompt", PROMPT, "--model", str(tiny_model_dir), "--method",
+    assert main(["invert", str(disc_png), "--prompt", PROMPT, "--model", str(tiny_model_dir), "--method",
                  "direct", "--steps", "3", "--out", str(out), "-q"]) == 0
     model = load_model(str(tiny_model_dir))
-    image = read_png(image_file)
+    image = read_png(disc_png)
     vae_only = psnr(model.latent_to_image(model.image_to_latent(image)), image).item()
     assert json.loads((out / "metrics.json").read_text())["psnr_db"] == pytest.approx(vae_only, abs=0.05)
 
@@ -201,17 +187,17 @@ def test_edit_auto_picks_swap_or_refine(tiny_model_dir, inverted, tmp_path, caps
         assert f"using {mode}" in capsys.readouterr().err
 
 
-def test_sweep_table_matches_the_library(tiny_model_dir, image_file, tmp_path):
+def test_sweep_table_matches_the_library(tiny_model_dir, disc_png, tmp_path):
     from nti_edu.inversion import invert, resample
 
     out = tmp_path / "sweep"
-    assert main(["sweep", str(image_file), "--prompt", PROMPT, "--model", str(tiny_model_dir), "--steps", "3,2",
+    assert main(["sweep", str(disc_png), "--prompt", PROMPT, "--model", str(tiny_model_dir), "--steps", "3,2",
                  "--guidance", "1,3", "--out", str(out), "-q"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["input.png", "sweep.csv", "sweep.png"]
     with open(out / "sweep.csv") as f:
         rows = list(csv.DictReader(f))
     assert [(int(r["steps"]), float(r["w"])) for r in rows] == [(2, 1.0), (2, 3.0), (3, 1.0), (3, 3.0)]
-    model, image = load_model(str(tiny_model_dir)), read_png(image_file)
+    model, image = load_model(str(tiny_model_dir)), read_png(disc_png)
     inverted = invert(model, image, PROMPT, num_steps=3, w=3.0)
     expected = psnr(model.latent_to_image(resample(model, inverted)[-1]), image).item()
     assert float(rows[-1]["psnr_db"]) == pytest.approx(expected, abs=1e-3)
