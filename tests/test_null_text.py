@@ -19,6 +19,21 @@ def images(model, n, seed=0):
     return torch.rand(n, 3, s, s, generator=torch.Generator().manual_seed(seed))
 
 
+def official_prev_step(model, scheduler, t, latent_cur, eps_cond, uncond, w):
+    """The official notebook's guided ``prev_step`` with the null embedding ``uncond``, DDIMScheduler doing it."""
+    eps_uncond = model.predict_eps(latent_cur, int(t), uncond)
+    return scheduler.step(eps_uncond + w * (eps_cond - eps_uncond), t, latent_cur).prev_sample
+
+
+def official_update(optimizer, rec, pivot) -> float:
+    """One Adam update on the official loss, F.mse_loss(rec, pivot); returns the loss's value."""
+    loss = torch.nn.functional.mse_loss(rec, pivot)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def official_null_optimization(model, latents, emb_cond, num_inner_steps: int, early_stop_epsilon: float, w=7.5):
     """The official notebook's ``NullInversion.null_optimization`` (google/prompt-to-prompt), transcribed for one
     image, with diffusers' DDIMScheduler doing its ``prev_step``: the oracle Algorithm 1 must equal.
@@ -33,19 +48,13 @@ def official_null_optimization(model, latents, emb_cond, num_inner_steps: int, e
             eps_cond = model.predict_eps(latent_cur, int(t), emb_cond)
         histories.append([])
         for _ in range(num_inner_steps):
-            eps_uncond = model.predict_eps(latent_cur, int(t), uncond)
-            rec = scheduler.step(eps_uncond + w * (eps_cond - eps_uncond), t, latent_cur).prev_sample
-            loss = torch.nn.functional.mse_loss(rec, latents[i + 1])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            histories[-1].append(loss.item())
-            if loss.item() < early_stop_epsilon + i * 2e-5:
+            rec = official_prev_step(model, scheduler, t, latent_cur, eps_cond, uncond, w)
+            histories[-1].append(official_update(optimizer, rec, latents[i + 1]))
+            if histories[-1][-1] < early_stop_epsilon + i * 2e-5:
                 break
         nulls.append(uncond.detach())
         with torch.no_grad():
-            eps_uncond = model.predict_eps(latent_cur, int(t), uncond)
-            latent_cur = scheduler.step(eps_uncond + w * (eps_cond - eps_uncond), t, latent_cur).prev_sample
+            latent_cur = official_prev_step(model, scheduler, t, latent_cur, eps_cond, uncond, w)
     return nulls, histories
 
 
@@ -152,15 +161,10 @@ def official_global_null(model, latents, emb_cond, num_epochs: int, w=7.5, lr=1e
         for i, t in enumerate(scheduler.timesteps):
             with torch.no_grad():
                 eps_cond = model.predict_eps(latent_cur, int(t), emb_cond)
-            eps_uncond = model.predict_eps(latent_cur, int(t), uncond)
-            rec = scheduler.step(eps_uncond + w * (eps_cond - eps_uncond), t, latent_cur).prev_sample
-            loss = torch.nn.functional.mse_loss(rec, latents[i + 1])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            official_update(optimizer, official_prev_step(model, scheduler, t, latent_cur, eps_cond, uncond, w),
+                            latents[i + 1])
             with torch.no_grad():
-                eps_uncond = model.predict_eps(latent_cur, int(t), uncond)
-                latent_cur = scheduler.step(eps_uncond + w * (eps_cond - eps_uncond), t, latent_cur).prev_sample
+                latent_cur = official_prev_step(model, scheduler, t, latent_cur, eps_cond, uncond, w)
     return uncond.detach()
 
 
