@@ -33,7 +33,7 @@ from .null_text import (NullTextConfig, PerImageAdam, at_least_float32, check_fi
                         make_config, null_text_result, optimize_nulls, pivots, tune_null)
 from .result import InversionResult
 from .schedule import Step
-from .trajectory import guided_trajectory
+from .trajectory import guided_trajectory, walk_to_x0
 
 
 def noised(x_0: torch.Tensor, eps: torch.Tensor, alpha_bar_t) -> torch.Tensor:
@@ -224,7 +224,6 @@ def sdedit(model, images: torch.Tensor, prompts, *, strength: float, num_steps: 
     first, x_start = sdedit_start(model, x_0, strength, num_steps, seed)
     emb_cond = model.encode_prompt(prompts)  # (B, L, D)
     nulls = [model.null_embedding(len(prompts))] * num_steps
-    for x_t in guided_trajectory(model, x_start, emb_cond, num_steps=num_steps, w=w, nulls=nulls, first_step=first,
-                                 progress=progress, desc="SDEdit"):
-        pass
-    return model.latent_to_image(x_t)  # (B, 3, H, W)
+    x_0_edited = walk_to_x0(guided_trajectory(model, x_start, emb_cond, num_steps=num_steps, w=w, nulls=nulls,
+                                              first_step=first, progress=progress, desc="SDEdit"))  # (B, C, h, w)
+    return model.latent_to_image(x_0_edited)  # (B, 3, H, W)

@@ -26,7 +26,7 @@ import torch
 from .guidance import check_guidance
 from .null_text import pivots
 from .result import InversionResult
-from .trajectory import guided_trajectory
+from .trajectory import guided_trajectory, walk_to_x0
 
 
 def negative_prompt_inversion(model, images: torch.Tensor, prompts, *, num_steps: int = 50, w: float = 7.5,
@@ -54,9 +54,9 @@ def direct_corrections(model, latents, emb_cond, emb_null, w: float, progress: b
         return x_prev + corrections[-1]
 
     nulls = [emb_null] * (len(latents) - 1)
-    trajectory = guided_trajectory(model, latents[0], emb_cond, num_steps=len(latents) - 1, w=w, nulls=nulls,
-                                   after_step=back_onto_the_pivot, progress=progress, desc="direct inversion")
-    list(trajectory)  # the walk records the gaps
+    # walking the trajectory records the gaps
+    walk_to_x0(guided_trajectory(model, latents[0], emb_cond, num_steps=len(latents) - 1, w=w, nulls=nulls,
+                                 after_step=back_onto_the_pivot, progress=progress, desc="direct inversion"))
     return corrections
 
 

@@ -13,7 +13,7 @@ import torch
 
 from .ddim import check_eta
 from .guidance import check_guidance
-from .trajectory import guided_trajectory
+from .trajectory import guided_trajectory, walk_to_x0
 
 
 def per_step_nulls(model, emb_null, emb_cond: torch.Tensor, num_steps: int) -> list[torch.Tensor]:
@@ -54,9 +54,7 @@ def ddim_sample(model, x_T: torch.Tensor, emb_cond: torch.Tensor, *, num_steps: 
 
 def sample(model, x_T, emb_cond, **kwargs) -> torch.Tensor:
     """Run ``ddim_sample`` to the end and return x_0 alone: (B, C, h, w)."""
-    for x_t in ddim_sample(model, x_T, emb_cond, **kwargs):
-        pass
-    return x_t
+    return walk_to_x0(ddim_sample(model, x_T, emb_cond, **kwargs))  # (B, C, h, w)
 
 
 def generate(model, prompts, *, num_steps: int = 50, w: float = 7.5, seed: int = 0, progress=False) -> torch.Tensor:

@@ -58,3 +58,10 @@ def guided_trajectory(model, x_T: torch.Tensor, emb_cond, *, num_steps: int, w,
                 x_t = after_step(step, x_t)
         yield x_t
 
+
+
+def walk_to_x0(trajectory: Iterator[torch.Tensor]) -> torch.Tensor:
+    """Walk a trajectory to its end (its hooks run at every step on the way) and return its last latent, x_0."""
+    for x_t in trajectory:
+        pass
+    return x_t  # (B, C, h, w)
