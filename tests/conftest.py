@@ -6,12 +6,12 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:  # pytest -n N: each worker (and the notebook
-    # kernels and subprocesses it starts) takes its share of the CPUs
-    os.environ.setdefault("NTI_EDU_THREADS", str(max(1, len(os.sched_getaffinity(0))
-                                                      // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
-import nti_edu  # noqa: E402  before torch: its thread policy (passive waits) must be set when torch starts its
-# threads, or this process's idle threads spin and take the CPUs from the notebook kernels and CLI subprocesses
+from nti_edu import threads  # noqa: E402  before torch: its thread policy (passive waits) must be set when torch
+# starts its threads, or this process's idle threads spin and take the CPUs from the notebook kernels and CLI subprocesses
+
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if WORKERS > 1 and threads.ENV not in os.environ:  # pytest -n N: each worker (and the notebook kernels and
+    threads.set_threads(max(1, threads.available_cpus() // WORKERS))  # subprocesses it starts) its share of the CPUs
 import torch  # noqa: E402
 
 
