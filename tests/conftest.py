@@ -14,6 +14,8 @@ if WORKERS > 1 and threads.ENV not in os.environ:  # pytest -n N: each worker (a
     threads.set_threads(max(1, threads.available_cpus() // WORKERS))  # subprocesses it starts) its share of the CPUs
 import torch  # noqa: E402
 
+import scheduling  # noqa: E402  tests/scheduling.py: how xdist's workers share the suite
+
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
@@ -83,7 +85,10 @@ TIERS = {"full": "--full", "slow": "--runslow"}  # marker -> the option that run
 
 
 def pytest_collection_modifyitems(config, items):
-    """The quick tier by default; tests marked full run with --full, those marked slow with --runslow."""
+    """The quick tier by default; tests marked full run with --full, those marked slow with --runslow.
+    On xdist's workers, the longest units of work first (tests/scheduling.py)."""
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        scheduling.longest_first(items)
     for marker, option in TIERS.items():
         if config.getoption(option):
             continue
@@ -91,6 +96,15 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if marker in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which would choose by --dist
+def pytest_xdist_make_scheduler(config, log):
+    """With -n (and --dist load or loadfile): files as units (the stand-in's notebooks one each), longest first,
+    tests/scheduling.py. Another --dist asked for by name is xdist's own."""
+    if config.getvalue("dist") in ("load", "loadfile"):
+        return scheduling.LongestFirst(config, log)
+    return None
 
 
 class NetworkBlocked(RuntimeError):
