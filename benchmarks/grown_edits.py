@@ -3,6 +3,7 @@
     python benchmarks/grown_edits.py --model runs/i37_run1_model --evaluator runs/i37_evaluator
     python benchmarks/grown_edits.py --layout          # the layout threshold's pairs of drawings only
     python benchmarks/grown_edits.py --fidelity 40     # does the model draw what grown prompts say? (w 7.5, 50 steps)
+    python benchmarks/grown_edits.py --round-trip 100  # can its VAE draw them? (and today's world, in dB)
 
 As benchmarks/null_text_report.py measures the four edits: null-text inversion (w 7.5, 50 steps, the
 official 10 inner steps), then Prompt-to-Prompt (word swap for the animal, refinement for the style);
@@ -25,6 +26,7 @@ import torch
 from nti_edu.editing import edit
 from nti_edu.evaluator import load_evaluator
 from nti_edu.layout import LAYOUT_THRESHOLD, layout_similarity
+from nti_edu.metrics import psnr
 from nti_edu.models import load_model
 from nti_edu.null_text import null_text_inversion
 from nti_edu.p2p import LocalBlend, Refine, WordSwap
@@ -161,6 +163,20 @@ def fidelity(model, evaluator, n: int, steps: int) -> dict:
     return out
 
 
+def round_trip(model, evaluator, n: int) -> dict:
+    """The VAE alone: the round trip's PSNR on n held-out scenes of today's world (the embedded-model report's) and
+    of the grown world, and how often the grown evaluator still reads the animal and the painting style in it."""
+    today = make_batch(heldout_seeds(n), new_kinds=0.0)[0]  # (n, 3, 64, 64)
+    grown, prompts, _, _ = make_batch(heldout_seeds(n, SEED_OFFSET + 10_000), new_kinds=1.0)  # (n, 3, 64, 64)
+    with torch.no_grad():
+        today_back, grown_back = (model.latent_to_image(model.image_to_latent(x)) for x in (today, grown))
+    judged = evaluator.judge(grown_back, prompts)
+    read = {k: [j[k] for j in judged if k in j] for k in ("animal", "style")}
+    return {"today_db": round(psnr(today_back, today).mean().item(), 2),
+            "grown_db": round(psnr(grown_back, grown).mean().item(), 2)} | {
+        f"{k}_read": f"{sum(v)} of {len(v)}" for k, v in read.items()}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="runs/i37_run1_model", help="a grown model folder (python -m nti_edu.train "
@@ -173,6 +189,8 @@ def main(argv=None):
     p.add_argument("--max-settings", type=int, default=0, help="try only the first K settings (0: all)")
     p.add_argument("--layout", action="store_true", help="only the layout threshold's pairs of drawings")
     p.add_argument("--fidelity", type=int, default=0, help="only this many held-out grown prompts' generations")
+    p.add_argument("--round-trip", type=int, default=0, help="only the VAE's round trip of this many held-out "
+                   "scenes of each world")
     p.add_argument("--out", type=Path, default=Path("runs/grown_edits.json"))
     args = p.parse_args(argv)
     if args.layout:
@@ -182,6 +200,9 @@ def main(argv=None):
     model, evaluator = load_model(args.model), load_evaluator(args.evaluator)
     if args.fidelity:
         print(json.dumps(fidelity(model, evaluator, args.fidelity, args.steps), indent=2))
+        return
+    if args.round_trip:
+        print(json.dumps(round_trip(model, evaluator, args.round_trip), indent=2))
         return
     results, start = {}, time.time()
     for kind in args.kinds:

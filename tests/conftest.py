@@ -76,7 +76,7 @@ def sd15_standin_dir(tmp_path_factory):
 
 def pytest_addoption(parser):
     parser.addoption("--full", action="store_true", default=False,
-                     help="the full tier: also run tests marked full (CI runs it; about 30 minutes on 2 cores)")
+                     help="the full tier: also run tests marked full (CI runs it: 24 min at -n 2, 2-core Xeon)")
     parser.addoption("--runslow", action="store_true", default=False,
                      help="also run tests marked slow (a real browser, a fresh venv; not in CI)")
 
