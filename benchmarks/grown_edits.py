@@ -151,10 +151,16 @@ def layout_pairs(n: int = 200) -> dict:
             "percentiles": [0, 5, 50, 95, 100], "threshold": LAYOUT_THRESHOLD}
 
 
+def grown_heldout(n: int):
+    """(images (n, 3, 64, 64), prompts): n held-out grown scenes (animals and painted portraits), the same for
+    ``fidelity`` and ``round_trip``."""
+    return make_batch(heldout_seeds(n, SEED_OFFSET + 10_000), new_kinds=1.0)[:2]
+
+
 def fidelity(model, evaluator, n: int, steps: int) -> dict:
     """Generate from n held-out grown prompts (animals and painted portraits, w 7.5); the share the grown evaluator
     reads right, in all and per attribute, and the same for the drawings themselves (the evaluator's ceiling)."""
-    images, prompts, _, _ = make_batch(heldout_seeds(n, SEED_OFFSET + 10_000), new_kinds=1.0)  # (n, 3, 64, 64)
+    images, prompts = grown_heldout(n)  # (n, 3, 64, 64)
     generated = generate(model, prompts, num_steps=steps, w=W, seed=0)  # (n, 3, 64, 64)
     out = {}
     for name, x in (("generated", generated), ("drawn", images)):
@@ -169,7 +175,7 @@ def round_trip(model, evaluator, n: int) -> dict:
     """The VAE alone: the round trip's PSNR on n held-out scenes of today's world (the embedded-model report's) and
     of the grown world, and how often the grown evaluator still reads the animal and the painting style in it."""
     today = make_batch(heldout_seeds(n), new_kinds=0.0)[0]  # (n, 3, 64, 64)
-    grown, prompts, _, _ = make_batch(heldout_seeds(n, SEED_OFFSET + 10_000), new_kinds=1.0)  # (n, 3, 64, 64)
+    grown, prompts = grown_heldout(n)  # (n, 3, 64, 64)
     with torch.no_grad():
         today_back, grown_back = (model.latent_to_image(model.image_to_latent(x)) for x in (today, grown))
     judged = evaluator.judge(grown_back, prompts)
