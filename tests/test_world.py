@@ -1,4 +1,6 @@
 """The synthetic world: determinism, the grammar both ways, masks, splits, edits and the tokenizer."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -209,3 +211,15 @@ def test_saved_tokenizer_loads_with_autotokenizer(tokenizer, tmp_path):
     prompt = "a yellow face with sunglasses and a red hat on a green background"
     assert torch.equal(tokenize(loaded, prompt), tokenize(tokenizer, prompt))
     assert loaded.model_max_length == 16 and loaded.unk_token == "<|unk|>"
+
+
+def test_a_used_tokenizer_saves_the_same_files_as_a_fresh_one(tmp_path):
+    """Encoding with padding leaves that call's truncation and padding in the backend; the saved files must not
+    depend on it (an exported model's checksums would otherwise change with what ran before the export)."""
+    used = build_tokenizer()
+    tokenize(used, "a red square")  # pads and truncates to 16
+    assert used.backend_tokenizer.padding is not None  # what the saved file must not keep
+    fresh, after_use = save_tokenizer(tmp_path / "fresh"), save_tokenizer(tmp_path / "used", used)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        assert (after_use / name).read_bytes() == (fresh / name).read_bytes(), name
+    assert json.loads((after_use / "tokenizer.json").read_text())["padding"] is None

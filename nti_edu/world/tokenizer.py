@@ -57,4 +57,11 @@ def save_tokenizer(folder: str | Path, tokenizer=None) -> Path:
     config = json.loads(config_file.read_text())
     config["tokenizer_class"] = "PreTrainedTokenizerFast"
     config_file.write_text(json.dumps(config, indent=2) + "\n")
+    # a tokenizer that has encoded with padding keeps that call's truncation and padding in its backend, and
+    # save_pretrained writes them; every call sets its own, so the file holds none: the same bytes, used or not
+    backend_file = folder / "tokenizer.json"
+    backend = json.loads(backend_file.read_text())
+    if backend["truncation"] is not None or backend["padding"] is not None:
+        backend["truncation"] = backend["padding"] = None
+        backend_file.write_text(json.dumps(backend, indent=2, ensure_ascii=False))  # as the tokenizers library writes
     return folder
