@@ -176,7 +176,7 @@ def load_model(source: str = EMBEDDED, device=None, dtype="auto") -> LatentDiffu
     if not isinstance(source, str) or not source:
         raise ValueError(f"model must be 'embedded', a hub id or a folder path, got {source!r}")
     dtype = resolve_dtype(dtype, device)
-    path = str(embedded_dir()) if source == EMBEDDED else source
+    path = str(model_folder(source))
     variant = "fp16" if dtype in (torch.float16, torch.bfloat16) else None
     unet, vae, text_encoder, tokenizer, schedule = load_components(path, variant=variant, dtype=dtype)
     model = LatentDiffusion(unet, vae, text_encoder, tokenizer, schedule, name=_model_name(source, path))
@@ -189,6 +189,19 @@ def _model_name(source: str, path: str) -> str:
         version = json.loads(index.read_text()).get("nti_edu_version", "") if index.exists() else ""
         return f"embedded{'@' + version if version else ''}"
     return source
+
+
+def model_folder(source: str) -> Path:
+    """Where a model source's files are: the embedded model's folder for ``"embedded"``, else ``source`` itself
+    (a local folder, or a hub id that from_pretrained resolves)."""
+    return embedded_dir() if source == EMBEDDED else Path(source)
+
+
+def training_record(source: str) -> dict:
+    """What ``python -m nti_edu.train``'s export wrote in a model folder's model_index.json ("training"); {} for a
+    model it did not export (a Stable Diffusion folder, a hub id)."""
+    index = model_folder(source) / "model_index.json"
+    return json.loads(index.read_text()).get("training", {}) if index.is_file() else {}
 
 
 def embedded_dir() -> Path:
