@@ -1,6 +1,7 @@
 """Issue 37: the lecture's dog -> cat and portrait -> abstract painting on a grown embedded model.
 
-    python benchmarks/grown_edits.py --model runs/i37_run1_model --evaluator runs/i37_evaluator
+    python benchmarks/grown_edits.py      # the two edits on issue 37's candidate (benchmarks/candidates/), ~13 min
+    python benchmarks/grown_edits.py --model runs/NEW_model --evaluator runs/NEW_evaluator   # on another
     python benchmarks/grown_edits.py --layout          # the layout threshold's pairs of drawings only
     python benchmarks/grown_edits.py --fidelity 40     # does the model draw what grown prompts say? (w 7.5, 50 steps)
     python benchmarks/grown_edits.py --round-trip 100  # can its VAE draw them? (and today's world, in dB)
@@ -188,9 +189,10 @@ def round_trip(model, evaluator, n: int) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="runs/i37_run1_model", help="a grown model folder (python -m nti_edu.train "
-                   "--new-kinds ...)")
-    p.add_argument("--evaluator", default="runs/i37_evaluator", help="a grown evaluator folder")
+    p.add_argument("--model", default="benchmarks/candidates/embedded_animals_style",
+                   help="a grown model folder (python -m nti_edu.train --new-kinds ...); default: issue 37's candidate")
+    p.add_argument("--evaluator", default="benchmarks/candidates/evaluator_animals_style",
+                   help="a grown evaluator folder; default: issue 37's candidate")
     p.add_argument("--n-tune", type=int, default=8, help="training scenes per kind for the setting choice")
     p.add_argument("--n", type=int, default=25, help="held-out scenes per kind")
     p.add_argument("--steps", type=int, default=50)
