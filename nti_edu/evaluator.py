@@ -157,8 +157,21 @@ class Evaluator:
         if len(prompts) != images.shape[0]:
             raise ValueError(f"got {images.shape[0]} images but {len(prompts)} prompts; give one prompt per image")
         wanted = [parse_prompt(p) for p in prompts]
+        for want, prompt in zip(wanted, prompts):
+            self.check_readable(want, prompt)
         return [{name: getattr(seen, name) == value for name, value in want.attributes().items()}
                 for want, seen in zip(wanted, self.predict(images))]
+
+    def can_read(self, scene: Scene) -> bool:
+        """Do this evaluator's heads read every attribute the scene's prompt names? (The evaluator shipped before
+        issue 37 has no animal or style heads.)"""
+        return all(name in self.net.classes and value in self.net.classes[name]
+                   for name, value in scene.attributes().items())
+
+    def check_readable(self, scene: Scene, prompt: str) -> None:
+        if not self.can_read(scene):
+            raise ValueError(f"this evaluator cannot read {prompt!r}: its heads know kinds "
+                             f"{self.net.classes['kind']} and no animal or style; the grown evaluator (issue 37) does")
 
     def matches(self, images: torch.Tensor, prompts: str | Sequence[str]) -> torch.Tensor:
         """(B,) bool: does each image show every attribute of its prompt?"""

@@ -91,6 +91,14 @@ def tensor_to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr, mode="RGB")
 
 
+def resize_to(images: torch.Tensor, side: int) -> torch.Tensor:
+    """Square images (B, 3, H, H) in [0, 1] at side ``side`` (antialiased bilinear; unchanged if H is side), e.g.
+    the world's 64-pixel drawings for a model of another size."""
+    if images.shape[-1] == side:
+        return images
+    return torch.nn.functional.interpolate(images, size=(side, side), mode="bilinear", antialias=True).clamp(0, 1)
+
+
 def load_image(path: str | Path, side: int) -> torch.Tensor:
     """Read an image file and apply the conversion and size rules: (1, 3, side, side) in [0, 1]."""
     return pil_to_tensor(square_resize(to_rgb(open_image(path)), side))

@@ -26,9 +26,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .images import load_image
+from .images import load_image, resize_to
 from .models import load_model
 from .models.loading import EMBEDDED, SD15_ID
 from .world import heldout_seeds, make_edit, make_example, parse_prompt
@@ -92,9 +91,7 @@ def world_examples(n: int, image_size: int, where: Callable | None = None, start
             break
     if len(picked) < n:
         raise ValueError(f"found only {len(picked)} held-out examples that pass `where` among {200 * n} seeds")
-    images = torch.stack([ex.image for ex in picked])  # (n, 3, 64, 64)
-    if images.shape[-1] != image_size:
-        images = F.interpolate(images, size=(image_size, image_size), mode="bilinear", antialias=True).clamp(0, 1)
+    images = resize_to(torch.stack([ex.image for ex in picked]), image_size)  # (n, 3, S, S)
     return images, [ex.prompt for ex in picked], [ex.scene for ex in picked]
 
 

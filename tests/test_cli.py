@@ -212,8 +212,13 @@ def test_demo_on_tiny_components(tiny_model_dir, tmp_path, capsys, no_network):
     out = tmp_path / "demo"
     assert main(["demo", "--model", str(tiny_model_dir), "--n", "2", "--steps", "3", "--inner-steps", "1",
                  "--out", str(out), "-q"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["demo.png", "metrics.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["demo.png", "lecture.png", "metrics.json"]
     metrics = json.loads((out / "metrics.json").read_text())
+    lecture = metrics["lecture_examples"]  # a CLIP tokenizer knows every word: all three, at the tiny side
+    assert [r["lecture"] for r in lecture] == ["a face -> the same face with sunglasses", "a dog -> a cat",
+                                               "a portrait -> an abstract painting"]
+    assert [r["edit_shows_target"] for r in lecture] == [None] * 3  # the evaluator reads 64-pixel images only
+    assert "cat" in lecture[1]["target_prompt"] and not metrics["lecture_examples_skipped"]
     rows = metrics["images"]
     assert len(rows) == 2 and "face" in rows[0]["prompt"] and rows[0]["edit"] == "+ sunglasses"
     assert "sunglasses" in rows[0]["target_prompt"] and "face" not in rows[1]["prompt"]
@@ -236,10 +241,14 @@ def test_demo_on_the_embedded_model_offline(tmp_path, no_network):
     inversion at 7.5, and nearly as well as DDIM at w = 1 (measured: 29.5, 20.0, 24.4 and 29.8 dB)."""
     out = tmp_path / "demo"
     assert main(["demo", "--n", "2", "--steps", "20", "--inner-steps", "10", "--out", str(out), "-q"]) == 0
-    mean = json.loads((out / "metrics.json").read_text())["mean_psnr_db"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    mean = metrics["mean_psnr_db"]
     assert mean["null_text_w7.5"] > mean["ddim_w1_at7.5"] + 6
     assert mean["null_text_w7.5"] > mean["ddim_w7.5"] + 3
     assert mean["null_text_w7.5"] > mean["ddim_w1"] - 1.5 and mean["ddim_w1"] > mean["ddim_w7.5"]
+    lecture = {r["lecture"]: r["edit_shows_target"] for r in metrics["lecture_examples"]}
+    assert "a face -> the same face with sunglasses" in lecture and all(lecture.values()), lecture  # each shows it
+    assert len(lecture) + len(metrics["lecture_examples_skipped"]) == 3  # the rest: words the model lacks
 
 
 def test_invert_on_the_embedded_model_offline(tmp_path, no_network):

@@ -85,11 +85,14 @@ def test_sweep_at_512(sd15_standin_dir, standin, photo, tmp_path, no_network):
 
 
 def test_demo_at_512(sd15_standin_dir, tmp_path, no_network):
-    """The main job on the stand-in: the world's held-out images resized to 512, two images, every column."""
+    """The main job on the stand-in: the world's held-out images resized to 512, two images, every column (the
+    lecture's edits, which run on the tiny model in test_cli.py, left out with --no-lecture for time)."""
     out = tmp_path / "demo"
     assert main(["demo", "--model", str(sd15_standin_dir), "--n", "2", "--steps", "2", "--inner-steps", "1",
-                 "--out", str(out), "-q"]) == 0
-    rows = json.loads((out / "metrics.json").read_text())["images"]
+                 "--no-lecture", "--out", str(out), "-q"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["lecture_examples"] == [] and not (out / "lecture.png").exists()
+    rows = metrics["images"]
     assert len(rows) == 2 and rows[0]["edit"] == "+ sunglasses"
     for key in ("ddim_w1", "ddim_w1_at7.5", "ddim_w7.5", "null_text_w7.5"):
         assert all(0 < row[key]["psnr_db"] < 100 for row in rows), key

@@ -159,3 +159,15 @@ def test_the_grown_evaluator_candidate_tells_dogs_from_cats_and_paintings_from_d
     seen, seen_other = judge.predict(images), judge.predict(other)
     assert sum(a.animal == s.animal and a.style == s.style for a, s in zip(seen, scenes)) >= 58
     assert sum(a.animal == s.animal and a.style == s.style for a, s in zip(seen_other, swapped)) >= 58
+
+
+def test_an_evaluator_refuses_prompts_its_heads_cannot_read():
+    """The shipped evaluator has no animal or style heads: a cat's prompt is an error, not a silent False."""
+    from nti_edu.world import parse_prompt
+
+    judge = load_evaluator()
+    cat = "a medium white cat at the center on a purple background"
+    assert not judge.can_read(parse_prompt(cat))
+    with pytest.raises(ValueError, match="cannot read"):
+        judge.matches(torch.rand(1, 3, 64, 64), [cat])
+    assert judge.can_read(parse_prompt("a yellow face with sunglasses on a blue background"))

@@ -7,7 +7,9 @@
 3. edit each null-text inversion with Prompt-to-Prompt (Hertz et al. 2023): a colour swap on a
    shape, sunglasses added to a face; the target branch guided at EDIT_TARGET_W (nti_edu.editing);
 4. write ``demo.png`` (rows: images; columns: input, the four reconstructions with their PSNR, the
-   edit) and ``metrics.json``, and print a table.
+   edit) and ``metrics.json``, and print a table;
+5. run the lecture's three edits (face -> sunglasses, dog -> cat, portrait -> abstract painting;
+   ``nti_edu.lecture_examples``) on held-out scenes the model knows the words of, into ``lecture.png``.
 
 The lecture's point, measured: DDIM inversion reconstructs well at w = 1 but not at w = 7.5, where
 editing needs to work; null-text inversion, which starts from the w = 1 inversion, recovers the image
@@ -15,6 +17,7 @@ at w = 7.5 and can then be edited.
 """
 from __future__ import annotations
 
+import argparse
 import time
 
 import numpy as np
@@ -23,6 +26,7 @@ from . import args as a
 from .common import add_model_arguments, check_prompt, load, note, progress_bars, quality
 from .outputs import StagedOutputs
 from .errors import CliError
+from .lecture_demo import lecture_part
 
 W_HIGH = 7.5  # Stable Diffusion's guidance weight, the one editing needs
 EDIT_TARGET_W = 1.5  # the edits' target-branch guidance (nti_edu.editing; chosen in benchmarks/null_text_report.md)
@@ -34,7 +38,8 @@ def add_parser(subparsers, parents) -> None:
         "demo", parents=parents, help="the main job: invert, reconstruct and edit held-out images (offline)",
         description="Invert a few held-out images of the embedded model's world with DDIM (w = 1 and 7.5) and "
                     "null-text inversion (w = 7.5), edit them with Prompt-to-Prompt, and write a figure "
-                    "(demo.png), metrics.json and a table. Runs offline in under two minutes on a CPU.")
+                    "(demo.png), the lecture's three edits (lecture.png), metrics.json and a table. "
+                    "Runs offline in a few minutes on a CPU.")
     p.add_argument("--out", default="nti_edu_demo", help="output folder (default nti_edu_demo/)")
     p.add_argument("--n", type=a.positive_count, default=3, help="number of images (default 3)")
     p.add_argument("--steps", type=a.whole_number, default=50, help="DDIM steps (default 50, at most 100)")
@@ -42,6 +47,8 @@ def add_parser(subparsers, parents) -> None:
                    help="null-text: Adam iterations per step at most (default 10, the paper's)")
     p.add_argument("--seed", type=a.count, default=0,
                    help="which held-out images: the scan starts at held-out seed number SEED (default 0)")
+    p.add_argument("--lecture", action=argparse.BooleanOptionalAction, default=True,
+                   help="also run the lecture's three edits into lecture.png (default: on)")
     add_model_arguments(p)
     p.set_defaults(run=run)
 
@@ -80,16 +87,14 @@ def plan_edit(tokenizer, scene, num_steps: int, rng):
 
 def world_images(model, n: int, start: int):
     """(images (n, 3, S, S) in [0, 1] at the model's side S, prompts, scenes) of held-out examples."""
-    import torch.nn.functional as F
-
+    from ..images import resize_to
     from ..world import make_batch
 
     images, prompts, scenes, _ = make_batch(pick_seeds(n, start))  # (n, 3, 64, 64)
     side = model.image_size
     if images.shape[-1] != side:
         note(f"the world's images are {images.shape[-1]}x{images.shape[-1]}; resized to this model's {side}x{side}")
-        images = F.interpolate(images, size=(side, side), mode="bilinear", antialias=True).clamp(0, 1)
-    return images.to(model.device), prompts, scenes
+    return resize_to(images, side).to(model.device), prompts, scenes  # (n, 3, S, S)
 
 
 def reconstructions(model, images, prompts, config, args):
@@ -190,10 +195,12 @@ def run(args) -> dict:
         rows = table(images, prompts, recons, edited, targets, labels, judge(edited, targets))
         viz.save_image_grid(figure_rows(images, recons, edited, rows), out.path("demo.png"),
                             title=f"{model.name}: {args.steps} DDIM steps, null-text {args.inner_steps} inner iterations")
+        lecture = lecture_part(model, args.steps, args.inner_steps, out.path("lecture.png")) if args.lecture \
+            else {"lecture_examples": [], "lecture_examples_skipped": [], "seconds": 0.0}
+        seconds |= {"lecture": lecture.pop("seconds"), "total": round(time.perf_counter() - wall, 2)}
         metrics = {"model": model.name, "device": str(model.device), "num_steps": args.steps,
                    "num_inner_steps": args.inner_steps, "edit_target_w": EDIT_TARGET_W, "images": rows,
-                   "mean_psnr_db": mean_psnr(rows),
-                   "seconds": seconds | {"total": round(time.perf_counter() - wall, 2)}}
+                   "mean_psnr_db": mean_psnr(rows), "seconds": seconds} | lecture
         out.write_json("metrics.json", metrics)
     print_table(metrics, args.out)
     return metrics
@@ -213,4 +220,7 @@ def print_table(metrics: dict, out) -> None:
         print(f"{r['prompt']:<64}{psnrs}   {r['edit']} ({verdict})")
     means = "".join(f"{v:>14.2f} dB" for v in metrics["mean_psnr_db"].values())
     print(f"{'mean':<64}{means}")
+    for r in metrics["lecture_examples"]:
+        verdict = {True: "ok", False: "missed", None: "not judged"}[r["edit_shows_target"]]
+        print(f"the lecture's {r['lecture']}: {r['prompt']} -> {r['target_prompt']} ({verdict})")
     print(f"{metrics['seconds']['total']:.1f} s in all; figure and metrics in {out}/")
