@@ -71,7 +71,11 @@ def edits_figure(measured: dict, path: Path, n: int = 3) -> None:
 
 # -- the report ------------------------------------------------------------------------------------------
 def reused_line(results: dict) -> list[str]:
-    """With --reuse: a line saying which sections come from the earlier run."""
+    """With --reuse: a line saying which sections come from the earlier run; with an existing --results file, that
+    nothing was measured."""
+    if "read_from" in results:
+        return [f"Every number was read from `{results['read_from']}`, the --results file of an earlier run of this "
+                "script (its run time above); this run measured nothing and wrote the text and figures again.", ""]
     if "reused" not in results:
         return []
     r = results["reused"]
@@ -357,6 +361,7 @@ def main(argv=None):
     if args.results is not None and args.results.is_file():
         saved = load_results(args.results)  # written below by an earlier run
         results, seconds, load_before = saved["results"], saved["seconds"], saved["load_before"]
+        results = results | {"read_from": str(args.results)}
     else:
         results = run(model, evaluator, args)
         seconds = time.perf_counter() - start

@@ -35,7 +35,7 @@ class LectureExample:
 
 EXAMPLES = (
     LectureExample("add sunglasses", "a face -> the same face with sunglasses",
-                   P2PSetting(0.8, 0.4, 0.6, 1.5, target_null="empty", paste_back="added")),
+                   P2PSetting(0.8, 0.4, 0.6, 1.5, paste_back="added")),
     LectureExample("animal swap", "a dog -> a cat", P2PSetting(0.8, 0.4, None, 2.5)),
     LectureExample("abstract painting", "a portrait -> an abstract painting", P2PSetting(0.4, 1.0, None, 1.0)),
 )

@@ -19,7 +19,7 @@ LONGEST_FIRST = [
     "tests/test_nbgrader_assignments.py",  # 498
     SPLIT + "07_why_null_text]",  # 419
     "tests/test_cli_sd15.py",  # 194
-    "tests/test_candidates.py",  # 283 with another job running (2026-12-07): the lecture's edits on the candidate
+    "tests/test_grown_model.py",  # 283 with another job running (2026-12-07): the lecture's edits
     SPLIT + "05_editing]",  # 168
     SPLIT + "06_beyond_null_text]",  # 164
     SPLIT + "03_guidance_and_inversion]",  # 151

