@@ -39,12 +39,18 @@ def files(tmp_path_factory, embedded):
 
 
 def test_world_images_pass_and_photos_fail_the_round_trip(embedded):
-    """Measured (the module's docstring): world >= 23.8 dB over 1024 held-out scenes, these photos 15.8-18.0."""
+    """Measured (the module's docstring): the world >= 23.6 dB and its grown part >= 20.7 dB over 1024 held-out
+    scenes each, these photos 15.6-18.3 dB."""
+    from nti_edu.world import heldout_seeds, make_batch
+
     images, _, _ = lecture.world_examples(16, embedded.image_size)
-    world = roundtrip_psnr(embedded, images)
-    assert world.min() > THRESHOLD_DB + 2 and outside_note(embedded, images, [str(k) for k in range(16)]) is None
+    grown = make_batch(heldout_seeds(16), new_kinds=1.0)[0]  # (16, 3, 64, 64): dogs, cats, paintings
+    assert roundtrip_psnr(embedded, images).min() > THRESHOLD_DB + 3
+    assert roundtrip_psnr(embedded, grown).min() > THRESHOLD_DB
+    both = torch.cat([images, grown])
+    assert outside_note(embedded, both, [str(k) for k in range(32)]) is None
     for name in PHOTOS:
-        assert roundtrip_psnr(embedded, photo(name, embedded.image_size)).item() < THRESHOLD_DB - 2, name
+        assert roundtrip_psnr(embedded, photo(name, embedded.image_size)).item() < THRESHOLD_DB - 1.5, name
 
 
 def test_one_note_names_every_photo_and_what_to_use(embedded):

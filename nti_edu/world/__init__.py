@@ -1,4 +1,4 @@
-"""The embedded model's synthetic world: shapes and faces drawn with PIL, with prompts and masks.
+"""The embedded model's synthetic world drawn with PIL, with prompts and masks: shapes, faces, dogs, cats.
 
     from nti_edu.world import make_example, parse_prompt, render
     ex = make_example(seed=0)          # ex.image (3, 64, 64), ex.prompt, ex.scene, ex.masks
