@@ -1,6 +1,6 @@
 """Issue 37: the lecture's dog -> cat and portrait -> abstract painting on a grown embedded model.
 
-    python benchmarks/grown_edits.py      # the two edits on issue 37's candidate (benchmarks/candidates/), ~13 min
+    python benchmarks/grown_edits.py      # the two edits on the shipped model (embedded@0.2.0), ~13 min
     python benchmarks/grown_edits.py --model runs/NEW_model --evaluator runs/NEW_evaluator   # on another
     python benchmarks/grown_edits.py --layout          # the layout threshold's pairs of drawings only
     python benchmarks/grown_edits.py --fidelity 40     # does the model draw what grown prompts say? (w 7.5, 50 steps)
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from nti_edu.editing import edit
-from nti_edu.evaluator import load_evaluator
+from nti_edu.evaluator import ASSET_DIR, load_evaluator
 from nti_edu.layout import LAYOUT_THRESHOLD, layout_similarity
 from nti_edu.metrics import psnr
 from nti_edu.models import load_model
@@ -189,10 +189,9 @@ def round_trip(model, evaluator, n: int) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="benchmarks/candidates/embedded_animals_style",
-                   help="a grown model folder (python -m nti_edu.train --new-kinds ...); default: issue 37's candidate")
-    p.add_argument("--evaluator", default="benchmarks/candidates/evaluator_animals_style",
-                   help="a grown evaluator folder; default: issue 37's candidate")
+    p.add_argument("--model", default="embedded",
+                   help="a grown model folder (python -m nti_edu.train --new-kinds ...); default: the shipped model")
+    p.add_argument("--evaluator", default=str(ASSET_DIR), help="a grown evaluator folder; default: the shipped one")
     p.add_argument("--n-tune", type=int, default=8, help="training scenes per kind for the setting choice")
     p.add_argument("--n", type=int, default=25, help="held-out scenes per kind")
     p.add_argument("--steps", type=int, default=50)
