@@ -14,7 +14,7 @@ from .diffusion import build_text_and_unet, diffusion_stage
 from .export import export_model
 from .loop import train_stage
 from .vae import build_vae, decoder_stage, measured_scale, vae_stage
-from .warm_start import warm_start
+from .warm_start import knows_grown_words, warm_start
 
 
 def train(cfg: TrainConfig, export_to: Path | None = None, init_from: Path | None = None,
@@ -27,7 +27,8 @@ def train(cfg: TrainConfig, export_to: Path | None = None, init_from: Path | Non
     """
     budget.check_budget(cfg)
     run_dir, begin = Path(cfg.out_dir), budget.clock()  # budget.clock: one clock for the budget, faked in tests
-    start, tokenizer = time.perf_counter(), build_tokenizer(grown=cfg.new_kinds > 0)
+    start = time.perf_counter()
+    tokenizer = build_tokenizer(grown=cfg.new_kinds > 0 or knows_grown_words(init_from))  # a grown model stays grown
     if init_from is not None:
         step = warm_start(Path(init_from), run_dir, cfg, tokenizer, vae_from=vae_from)
         print(f"warm start from {init_from} at UNet step {step}" + (f", VAE from {vae_from}" if vae_from else ""))
@@ -67,8 +68,9 @@ def _warm_start_info(run_dir: Path) -> dict:
 
 def export_only(cfg: TrainConfig, export_to: Path) -> Path:
     """Export the run's latest checkpoints as they are (e.g. an interim model while training goes on)."""
-    tokenizer = build_tokenizer(grown=cfg.new_kinds > 0)
+    started = _warm_start_info(Path(cfg.out_dir))
+    tokenizer = build_tokenizer(grown=cfg.new_kinds > 0 or knows_grown_words(started.get("init_from")))
     text_encoder, unet = build_text_and_unet(cfg, tokenizer)
     info = {"device": "see run config", "note": "exported from the latest checkpoints", "seed": cfg.seed,
-            "date": time.strftime("%Y-%m-%d")} | _warm_start_info(Path(cfg.out_dir))
+            "date": time.strftime("%Y-%m-%d")} | started
     return export_model(Path(cfg.out_dir), Path(export_to), build_vae(cfg), text_encoder, unet, tokenizer, info)

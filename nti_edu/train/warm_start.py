@@ -60,6 +60,17 @@ def text_encoder_keys(state: dict, text_encoder) -> dict:
     return {k.removeprefix(PREFIX): v for k, v in state.items()}
 
 
+def knows_grown_words(folder) -> bool:
+    """Does an exported model folder's text encoder hold more rows than today's world has words (issue 37's grown
+    tokenizer)? Then a warm start from it keeps the grown tokenizer (embedded@0.2.0 and later); False for None."""
+    if folder is None:
+        return False
+    from ..world.tokenizer import build_tokenizer
+
+    config = json.loads((Path(folder) / "text_encoder" / "config.json").read_text())
+    return config["vocab_size"] > len(build_tokenizer(grown=False))
+
+
 TOKEN_ROWS = "embeddings.token_embedding.weight"  # after text_encoder_keys (transformers 5); 4 adds PREFIX
 
 
@@ -73,7 +84,7 @@ def grow_token_rows(state: dict, n_tokens: int, seed: int) -> dict:
     old = state[key]  # (V_old, D)
     if n_tokens < old.shape[0]:
         raise ValueError(f"the tokenizer has {n_tokens} tokens but the exported text encoder {old.shape[0]}: "
-                         f"train a grown model with --new-kinds > 0")
+                         f"a grown model's tokenizer is needed (train.run picks it for a grown --init-from)")
     noise = torch.randn(n_tokens - old.shape[0], old.shape[1], generator=torch.Generator().manual_seed(seed))
     new = old.mean(0) + 0.5 * old.std(0) * noise  # (V_new - V_old, D)
     return state | {key: torch.cat([old, new.to(old.dtype)])}  # (V_new, D)
