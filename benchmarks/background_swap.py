@@ -72,12 +72,14 @@ def reading(rows: dict) -> list[str]:
     as_is, words_only, tail_only = (shown[k] for k in ("target prompt as is (words, end, padding)",
                                                        "target words, source end and padding",
                                                        "source words, target end and padding"))
+    carriers = ("the end and padding tokens carry the background more than its words do" if tail_only > words_only
+                else "the background's words carry it at least as much as the end and padding tokens")
     return [f"The new background shows in {as_is:.0%} of the plain word swaps; with the target's words but the "
             f"source's end and padding tokens in {words_only:.0%}; with the source's words and only the target's end "
-            f"and padding in {tail_only:.0%}. So on this model the end and padding tokens carry the background, "
-            "and as every pixel attends to them (the small model's word maps keep a floor of about a third of "
-            "their peak over the image, nti_edu/p2p/blend.py), the object hears of the change too. The local "
-            "blends tried on this edit, with and without the object's region, are in null_text_report.md.", ""]
+            f"and padding in {tail_only:.0%}. So on this model {carriers}; as every pixel attends to the end and "
+            "padding tokens (the small model's word maps keep a floor of about a third of their peak over the "
+            "image, nti_edu/p2p/blend.py), the object hears of the change too. The local blends tried on this "
+            "edit, with and without the object's region, are in null_text_report.md.", ""]
 
 
 def main(argv=None):

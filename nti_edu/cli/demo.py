@@ -39,7 +39,7 @@ def add_parser(subparsers, parents) -> None:
         description="Invert a few held-out images of the embedded model's world with DDIM (w = 1 and 7.5) and "
                     "null-text inversion (w = 7.5), edit them with Prompt-to-Prompt, and write a figure "
                     "(demo.png), the lecture's three edits (lecture.png), metrics.json and a table. "
-                    "Runs offline in a few minutes on a CPU.")
+                    "Runs offline in about four minutes on a 2-core CPU.")
     p.add_argument("--out", default="nti_edu_demo", help="output folder (default nti_edu_demo/)")
     p.add_argument("--n", type=a.positive_count, default=3, help="number of images (default 3)")
     p.add_argument("--steps", type=a.whole_number, default=50, help="DDIM steps (default 50, at most 100)")
