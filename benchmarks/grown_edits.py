@@ -62,7 +62,9 @@ SETTINGS = {
     # target w 1.0 first: on the candidate of 2026-12-07, 7.5 and 2.5 drift the colours and lose the layout
     "abstract painting": [Setting(c, s, None, 1.0) for c in (0.8, 0.6, 0.4) for s in (0.4, 0.2)]
     + [Setting(c, s, None, 1.0) for c in (0.8, 0.6, 0.4) for s in (0.8, 0.6, 1.0)]  # more self-attention: layout
-    + [Setting(c, s, None, 1.0) for c in (0.2, 0.1, 0.0) for s in (1.0, 0.8)]  # less cross-attention: layout
+    # less cross-attention, better layout; cross 0.0 (self-attention alone, no longer a refinement: 15 of 16
+    # training scenes, 22 of 25 held-out at commit 823d419) is left out so that the style stays a refinement
+    + [Setting(c, s, None, 1.0) for c in (0.2, 0.1) for s in (1.0, 0.8)]
     + [Setting(c, s, None, tw) for c in (0.8, 0.4) for s in (0.4, 0.2) for tw in (W, 2.5)],
 }
 

@@ -8,7 +8,8 @@ Prompt-to-Prompt (Hertz et al. 2023): a refinement adds the sunglasses, a word s
 
 The settings are the ones the reports chose on training scenes and measured on held-out ones, with the code
 that measures them (``nti_edu.report.edits``): the sunglasses in ``benchmarks/null_text_report.md``
-(section 3), dog -> cat and the painting in ``benchmarks/README.md`` (issue 37, ``benchmarks/grown_edits.py``).
+(section 3), dog -> cat and the painting in ``benchmarks/README.md`` (issue 37, ``benchmarks/grown_edits.py``;
+the painting's in item 15).
 A model whose vocabulary lacks an example's words skips it (``known``): the model shipped before issue 37
 draws no dogs, cats or paintings.
 """
@@ -37,7 +38,7 @@ EXAMPLES = (
     LectureExample("add sunglasses", "a face -> the same face with sunglasses",
                    P2PSetting(0.8, 0.4, 0.6, 1.5, paste_back="added")),
     LectureExample("animal swap", "a dog -> a cat", P2PSetting(0.8, 0.4, None, 2.5)),
-    LectureExample("abstract painting", "a portrait -> an abstract painting", P2PSetting(0.4, 1.0, None, 1.0)),
+    LectureExample("abstract painting", "a portrait -> an abstract painting", P2PSetting(0.1, 1.0, None, 1.0)),
 )
 
 
