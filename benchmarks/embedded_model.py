@@ -56,10 +56,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     torch.manual_seed(0)
     model = load_model(args.model)
+    if args.timing_only:  # the timings use one image: no evaluator, no batch of --n
+        images, prompts = make_batch(heldout_seeds(1))[:2]
+        return timing_only(model, images, prompts, Path(args.out))
     evaluator = load_evaluator(args.evaluator)
     images, prompts = make_batch(heldout_seeds(args.n))[:2]
-    if args.timing_only:
-        return timing_only(model, images, prompts, Path(args.out))
     command = " ".join(["python benchmarks/embedded_model.py", *(sys.argv[1:] if argv is None else argv)])
     lines = header(model, training_record(args.model), args.n, command)
     judge = "the shipped attribute evaluator" if args.evaluator == ASSET_DIR else f"the evaluator in {args.evaluator}"
